@@ -1,0 +1,1 @@
+"""Backend adapters: one package per backend kind, registered in :mod:`adapters.registry`."""

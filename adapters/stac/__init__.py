@@ -1,0 +1,1 @@
+"""Adapter for any STAC API (kind ``stac``)."""

@@ -1,0 +1,113 @@
+"""``create_app(config)``: the FastAPI application, built by stac-fastapi's StacApi."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from brotli_asgi import BrotliMiddleware
+from fastapi import FastAPI, Request
+from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.middleware import ProxyHeaderMiddleware
+from stac_fastapi.api.models import (
+    ItemCollectionUri,
+    create_get_request_model,
+    create_post_request_model,
+    create_request_model,
+)
+from stac_fastapi.extensions.pagination import TokenPaginationExtension
+from stac_fastapi.extensions.pagination.request import GETTokenPagination
+from stac_fastapi.types.config import ApiSettings
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from mqs import __version__
+from mqs.client import FederationClient, json_response
+from mqs.config import FederationConfig, Settings
+from mqs.errors import install_error_handlers
+from mqs.links import JSON, base_url
+from mqs.runtime import Runtime, open_runtime
+
+
+def _backends(request: Request) -> Response:
+    runtime: Runtime = request.app.state.mqs
+    base = base_url(request)
+    members = [
+        {
+            "id": b.id,
+            "kind": b.kind,
+            "title": b.display_title,
+            "url": b.url,
+            "priority": b.priority,
+            "collections": list(b.collection_map()),
+        }
+        for b in runtime.config.backends
+    ]
+    links = [
+        {"rel": "self", "href": f"{base}backends", "type": JSON},
+        {"rel": "root", "href": base, "type": JSON},
+    ]
+    return json_response({"backends": members, "links": links})
+
+
+def create_app(config: FederationConfig, settings: Settings | None = None) -> FastAPI:
+    """The gateway over ``config``; backends, cache and HTTP client open at startup."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(config, settings) as runtime:
+            app.state.mqs = runtime
+            yield
+
+    server = config.server
+    fastapi_app = FastAPI(
+        title=server.title,
+        description=server.description,
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+    )
+    extensions: list[Any] = [TokenPaginationExtension()]
+    items_model = create_request_model(
+        "ItemCollectionRequest",
+        base_model=ItemCollectionUri,
+        mixins=[GETTokenPagination],
+        request_type="GET",
+    )
+    api = StacApi(
+        settings=ApiSettings(
+            stac_fastapi_title=server.title,
+            stac_fastapi_description=server.description,
+            stac_fastapi_landing_id="mqs",
+            stac_fastapi_version=__version__,
+        ),
+        client=FederationClient(landing_page_id="mqs"),
+        extensions=extensions,
+        app=fastapi_app,
+        title=server.title,
+        description=server.description,
+        api_version=__version__,
+        search_get_request_model=create_get_request_model(extensions),
+        search_post_request_model=create_post_request_model(extensions),
+        items_get_request_model=items_model,
+        middlewares=[
+            Middleware(BrotliMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=server.cors_origins,
+                allow_methods=["OPTIONS", "POST", "GET"],
+                allow_headers=["Content-Type", "Authorization"],
+                max_age=600,
+            ),
+            Middleware(ProxyHeaderMiddleware),
+        ],
+    )
+    app = api.app
+    app.add_api_route("/backends", _backends, methods=["GET"], name="Federation backends")
+    install_error_handlers(app)
+    return app

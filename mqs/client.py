@@ -1,0 +1,161 @@
+"""The STAC API's application logic (stac-fastapi core client) over the federation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attr
+import orjson
+from fastapi import Request
+from pydantic import BaseModel
+from stac_fastapi.types.core import AsyncBaseCoreClient
+from starlette.responses import Response
+
+from mqs.collections import all_collections, collection_document
+from mqs.errors import InvalidRequest, NotFound, UpstreamFailed, UpstreamTimeout
+from mqs.federation import Outcome, SearchResult
+from mqs.identity import product_name
+from mqs.links import (
+    GEOJSON,
+    JSON,
+    add_item_links,
+    base_url,
+    get_next_link,
+    post_next_link,
+)
+from mqs.query import SearchQuery, build_query
+from mqs.runtime import Runtime
+
+
+def json_response(body: Any, media_type: str = JSON, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.mqs
+    return runtime
+
+
+def _raise_if_all_failed(outcomes: dict[str, Outcome], found: bool) -> None:
+    failed = [o for o in outcomes.values() if o.status != "ok"]
+    if found or not outcomes or len(failed) < len(outcomes):
+        return
+    report = {bid: o.status for bid, o in outcomes.items()}
+    error = UpstreamTimeout if all(o.status == "timeout" for o in failed) else UpstreamFailed
+    raise error("no backend could answer", {"federation:backends": report})
+
+
+@attr.s
+class FederationClient(AsyncBaseCoreClient):
+    """Landing page, collections, items and search, answered by the federation."""
+
+    async def landing_page(self, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        page = await super().landing_page(request=request)
+        runtime = _runtime(request)
+        base = base_url(request)
+        page["links"].append(
+            {"rel": "federation", "href": f"{base}backends", "type": JSON, "title": "Backends"}
+        )
+        page["federation"] = {
+            b.id: {"title": b.display_title, "url": b.url} for b in runtime.config.backends
+        }
+        return page
+
+    async def all_collections(self, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        base = base_url(request)
+        docs = await all_collections(_runtime(request), base)
+        links = [
+            {"rel": "self", "href": f"{base}collections", "type": JSON},
+            {"rel": "root", "href": base, "type": JSON},
+            {"rel": "parent", "href": base, "type": JSON},
+        ]
+        return json_response({"collections": docs, "links": links})
+
+    async def get_collection(self, collection_id: str, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        runtime = _runtime(request)
+        if collection_id not in runtime.config.collections:
+            raise NotFound(f"collection {collection_id[:100]!r} not found")
+        return json_response(await collection_document(runtime, collection_id, base_url(request)))
+
+    async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        runtime = _runtime(request)
+        if collection_id not in runtime.config.collections:
+            raise NotFound(f"collection {collection_id[:100]!r} not found")
+        ids = build_query({"ids": [item_id]}, {}, 1, 1).ids
+        if not ids:
+            raise NotFound("item not found")
+        item, outcomes = await runtime.federation.get_item(collection_id, product_name(ids[0]))
+        _raise_if_all_failed(outcomes, item is not None)
+        if item is None:
+            raise NotFound(f"item {item_id[:100]!r} not found in {collection_id!r}")
+        return json_response(add_item_links(item, base_url(request)), GEOJSON)
+
+    async def get_search(self, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        params = list(request.query_params.multi_items())
+        url = f"{base_url(request)}search"
+        return await self._search(request, dict(params), lambda t: get_next_link(url, params, t))
+
+    async def post_search(self, search_request: BaseModel, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        body = search_request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        body.pop("token", None)
+        url = f"{base_url(request)}search"
+        token = getattr(search_request, "token", None)
+        params = {**body, "token": token}
+        return await self._search(request, params, lambda t: post_next_link(url, body, t))
+
+    async def item_collection(self, collection_id: str, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        runtime = _runtime(request)
+        if collection_id not in runtime.config.collections:
+            raise NotFound(f"collection {collection_id[:100]!r} not found")
+        params = [p for p in request.query_params.multi_items() if p[0] != "collections"]
+        url = f"{base_url(request)}collections/{collection_id}/items"
+        search = {**dict(params), "collections": [collection_id]}
+        return await self._search(request, search, lambda t: get_next_link(url, params, t))
+
+    async def _search(self, request: Request, params: dict[str, Any], next_link: Any) -> Response:
+        runtime = _runtime(request)
+        server = runtime.config.server
+        query = build_query(
+            params, runtime.config.collections, server.default_limit, server.max_limit
+        )
+        token = params.get("token")
+        if token is not None and not isinstance(token, str):
+            raise InvalidRequest("invalid paging token")
+        position = runtime.codec.decode(token, query.fingerprint()) if token else None
+        result = await runtime.federation.search(query, position)
+        _raise_if_all_failed(result.outcomes, bool(result.items))
+        body = self._item_collection(request, query, result)
+        if result.next_position is not None:
+            body["links"].append(
+                next_link(runtime.codec.encode(result.next_position, query.fingerprint()))
+            )
+        return json_response(body, GEOJSON)
+
+    @staticmethod
+    def _item_collection(
+        request: Request, query: SearchQuery, result: SearchResult
+    ) -> dict[str, Any]:
+        base = base_url(request)
+        features = [add_item_links(item, base) for item in result.items]
+        body: dict[str, Any] = {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberReturned": len(features),
+            "links": [
+                {"rel": "self", "href": str(request.url), "type": GEOJSON},
+                {"rel": "root", "href": base, "type": JSON},
+            ],
+        }
+        if result.matched is not None:
+            body["numberMatched"] = result.matched
+        missing = sorted(bid for bid, o in result.outcomes.items() if o.status != "ok")
+        if missing:
+            body["federation:missing"] = missing
+        return body

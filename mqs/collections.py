@@ -1,0 +1,95 @@
+"""Collection documents: canonical metadata from the config, extents from the backends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from mqs.config import BackendConfig
+from mqs.links import GEOJSON, JSON, collection_url
+from mqs.merge import provider_entry
+from mqs.runtime import Runtime
+
+log = logging.getLogger("mqs.collections")
+
+WORLD = [-180.0, -90.0, 180.0, 90.0]
+
+
+async def _backend_extent(runtime: Runtime, backend: BackendConfig, cid: str) -> Any:
+    key = f"describe:{backend.id}:{cid}"
+    cached = await runtime.cache.get(key)
+    if cached is not None:
+        return orjson.loads(cached)
+    adapter = runtime.federation.members[backend.id].adapter
+    try:
+        async with asyncio.timeout(backend.timeout_s):
+            doc = await adapter.describe(cid)
+    except Exception as exc:  # a backend's metadata is optional: never fail the listing
+        log.info("no collection metadata from %s: %s", backend.id, type(exc).__name__)
+        return None
+    extent = doc.get("extent") if isinstance(doc, dict) else None
+    await runtime.cache.set(key, orjson.dumps(extent), runtime.config.cache.collections_ttl_s)
+    return extent
+
+
+def _union(extents: list[Any]) -> tuple[list[float] | None, list[str | None] | None]:
+    boxes, starts, ends = [], [], []
+    for extent in extents:
+        try:
+            bbox = extent["spatial"]["bbox"][0]
+            interval = extent["temporal"]["interval"][0]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if len(bbox) >= 4:
+            boxes.append([float(v) for v in (bbox[0], bbox[1], bbox[-2], bbox[-1])])
+        starts.append(interval[0])
+        ends.append(interval[1])
+    bbox = None
+    if boxes:
+        bbox = [min(b[0] for b in boxes), min(b[1] for b in boxes)]
+        bbox += [max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    if not starts:
+        return bbox, None
+    start = None if None in starts else min(starts)
+    end = None if None in ends else max(ends)
+    return bbox, [start, end]
+
+
+async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str, Any]:
+    conf = runtime.config.collections[cid]
+    backends = runtime.config.routing()[cid]
+    if conf.extent is not None:
+        bbox, interval = conf.extent.bbox, conf.extent.interval
+    else:
+        found = await asyncio.gather(*(_backend_extent(runtime, b, cid) for b in backends))
+        bbox, interval = _union([e for e in found if e])
+    url = collection_url(base, cid)
+    return {
+        "type": "Collection",
+        "id": cid,
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "title": conf.title or cid,
+        "description": conf.description or conf.title or cid,
+        "license": conf.license,
+        "keywords": conf.keywords,
+        "providers": [provider_entry(b) for b in backends],
+        "extent": {
+            "spatial": {"bbox": [bbox or WORLD]},
+            "temporal": {"interval": [interval or [None, None]]},
+        },
+        "links": [
+            {"rel": "self", "href": url, "type": JSON},
+            {"rel": "root", "href": base, "type": JSON},
+            {"rel": "parent", "href": base, "type": JSON},
+            {"rel": "items", "href": f"{url}/items", "type": GEOJSON},
+        ],
+    }
+
+
+async def all_collections(runtime: Runtime, base: str) -> list[dict[str, Any]]:
+    ids = list(runtime.config.collections)
+    return list(await asyncio.gather(*(collection_document(runtime, c, base) for c in ids)))

@@ -1,0 +1,62 @@
+"""``mqs demo``: the gateway over built-in emulated archives, on loopback, no account needed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapters.registry import EMULATORS
+from mqs.app import create_app
+from mqs.config import FederationConfig, Settings, parse_config
+from mqs.demodata import generate_catalogue, write_catalogue
+from mqs.serving import bound_socket, make_server, serve_all, url_of
+
+log = logging.getLogger("mqs.demo")
+
+
+def demo_config_text() -> str:
+    """The demo federation (``examples/demo.yaml``, shipped inside the package)."""
+    return resources.files("mqs").joinpath("data/demo.yaml").read_text(encoding="utf-8")
+
+
+def start_emulators(
+    raw: dict[str, Any], data_dir: Path, host: str = "127.0.0.1"
+) -> list[tuple[Any, socket.socket]]:
+    """An emulator per demo backend, each on a free port; fills the ports into ``raw``."""
+    files = write_catalogue(data_dir, generate_catalogue())
+    apps = []
+    for backend in raw["backends"]:
+        sock = bound_socket(host)
+        emulator = EMULATORS[backend["kind"]](files[backend["id"]])
+        backend["url"] = url_of(sock) + str(backend["url"]).split(":0", 1)[-1]
+        apps.append((emulator, sock))
+    return apps
+
+
+def demo_federation(data_dir: Path) -> tuple[FederationConfig, list[tuple[Any, socket.socket]]]:
+    raw = yaml.safe_load(demo_config_text())
+    apps = start_emulators(raw, data_dir)
+    return parse_config(raw, "demo.yaml"), apps
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the demo federation in the foreground until interrupted."""
+    with tempfile.TemporaryDirectory(prefix="mqs-demo-") as tmp:
+        config, apps = demo_federation(Path(tmp))
+        gateway_sock = bound_socket(host, port)
+        servers = [(make_server(app, sock), sock) for app, sock in apps]
+        servers.append((make_server(create_app(config, Settings()), gateway_sock, "info"), gateway_sock))
+        for backend in config.backends:
+            print(f"  emulated backend {backend.id:<10} {backend.kind:<6} {backend.url}")
+        print(f"MQS demo gateway on {url_of(gateway_sock)}/  (Ctrl-C to stop)", flush=True)
+        try:
+            asyncio.run(serve_all(servers))
+        except KeyboardInterrupt:
+            pass

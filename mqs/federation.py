@@ -1,0 +1,312 @@
+"""Fan-out, k-way merge and de-duplication over the backends that serve a search.
+
+Each backend is a stream sorted by the search's primary sort key. Items whose primary keys are
+equal (a tie group: e.g. all tiles of one datatake share a sensing time) are gathered from
+every stream before any of them is returned and ordered by product id, so the merged order is
+total: (primary key, product id). Copies of one product have the same key and are therefore
+merged together, and a paging token only needs that key to know what was returned already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+from adapters.base import Adapter, BackendError, BackendPage, Hit
+from mqs.config import BackendConfig
+from mqs.filtering import residual_matches
+from mqs.merge import merge_copies
+from mqs.ordering import key_from_values, primary_key, raw_values
+from mqs.paging import Cursor, Position
+from mqs.query import SearchQuery
+
+log = logging.getLogger("mqs.federation")
+
+MAX_PAGES_PER_STREAM = 50
+
+
+@dataclass
+class Member:
+    """A backend of the federation: its configuration and its adapter."""
+
+    config: BackendConfig
+    adapter: Adapter
+
+
+@dataclass
+class Entry:
+    page: int
+    offset: int
+    key: tuple[Any, ...]
+    hit: Hit
+    consumed: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one backend did for one search (the per-backend report)."""
+
+    status: str = "ok"
+    items: int = 0
+    requests: int = 0
+    ms: float = 0.0
+    detail: str | None = None
+
+
+@dataclass
+class Stream:
+    member: Member
+    query: SearchQuery
+    cursor: Cursor
+    entries: list[Entry] = field(default_factory=list)
+    states: list[dict[str, Any] | None] = field(default_factory=list)
+    next_state: dict[str, Any] | None = None
+    done: bool = False
+    matched: int | None = None
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def head(self) -> Entry | None:
+        return next((e for e in self.entries if not e.consumed), None)
+
+    def passed(self, key: tuple[Any, ...]) -> bool:
+        return self.done or bool(self.entries and self.entries[-1].key > key)
+
+
+@dataclass
+class SearchResult:
+    items: list[dict[str, Any]]
+    next_position: Position | None
+    matched: int | None
+    outcomes: dict[str, Outcome]
+
+
+class Federation:
+    """Runs one search page over the members serving its collections."""
+
+    def __init__(self, members: list[Member], routing: dict[str, list[BackendConfig]]) -> None:
+        self.members = {m.config.id: m for m in members}
+        self.routing = routing
+
+    def members_for(self, collections: tuple[str, ...]) -> list[tuple[Member, tuple[str, ...]]]:
+        """Each member serving any of ``collections`` (all when empty) and which ones it serves."""
+        wanted = collections or tuple(self.routing)
+        served: dict[str, list[str]] = {}
+        for cid in wanted:
+            for backend in self.routing[cid]:
+                served.setdefault(backend.id, []).append(cid)
+        return [(self.members[bid], tuple(cids)) for bid, cids in served.items()]
+
+    async def search(self, query: SearchQuery, position: Position | None) -> SearchResult:
+        streams = self._open_streams(query, position)
+        frontier = self._frontier(query, position)
+        items = await _Merger(streams, query, frontier).run()
+        return SearchResult(
+            items=items,
+            next_position=_next_position(streams, query, items),
+            matched=_exact_matched(streams, position),
+            outcomes={s.member.config.id: s.outcome for s in streams},
+        )
+
+    def _open_streams(self, query: SearchQuery, position: Position | None) -> list[Stream]:
+        streams = []
+        for member, cids in self.members_for(query.collections):
+            cursor = Cursor(state=None)
+            if position is not None:
+                cursor = position.cursors.get(member.config.id, Cursor(None, done=True))
+            backend_query = _replace_collections(query, cids)
+            stream = Stream(member, backend_query, cursor, done=cursor.done)
+            if cursor.failed:
+                stream.outcome = Outcome(status="error", detail=cursor.failed)
+            streams.append(stream)
+        return streams
+
+    @staticmethod
+    def _frontier(query: SearchQuery, position: Position | None) -> tuple[Any, ...] | None:
+        if position is None:
+            return None
+        return (key_from_values(position.frontier, query.sortby), position.last_id)
+
+    async def get_item(
+        self, collection: str, product_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Outcome]]:
+        """The merged item of one product from every backend serving ``collection``."""
+        members = [m for m, _ in self.members_for((collection,))]
+        results = await asyncio.gather(*(_get_one(m, collection, product_id) for m in members))
+        copies = [(m.config, hit.item) for m, (hit, _) in zip(members, results, strict=True) if hit]
+        outcomes = {m.config.id: o for m, (_, o) in zip(members, results, strict=True)}
+        if not copies:
+            return None, outcomes
+        copies.sort(key=lambda c: (-c[0].priority, c[0].id))
+        return merge_copies(product_id, copies), outcomes
+
+
+async def _get_one(member: Member, collection: str, product_id: str) -> tuple[Hit | None, Outcome]:
+    outcome = Outcome(requests=1)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(member.config.timeout_s):
+            hit = await member.adapter.get_item(collection, product_id)
+    except (BackendError, TimeoutError) as exc:
+        outcome.status, outcome.detail, hit = _failure(member, exc), str(exc), None
+    outcome.ms = (time.perf_counter() - started) * 1000
+    outcome.items = int(hit is not None)
+    return hit, outcome
+
+
+def _failure(member: Member, exc: Exception) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    kind = getattr(exc, "kind", "error")
+    log.warning("backend %s failed: %s", member.config.id, exc)
+    return str(kind)
+
+
+def _replace_collections(query: SearchQuery, cids: tuple[str, ...]) -> SearchQuery:
+    from dataclasses import replace
+
+    return replace(query, collections=cids)
+
+
+class _Merger:
+    """One page of the k-way merge (see the module docstring)."""
+
+    def __init__(
+        self, streams: list[Stream], query: SearchQuery, frontier: tuple[Any, ...] | None
+    ) -> None:
+        self.streams = streams
+        self.query = query
+        self.frontier = frontier
+
+    async def run(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while len(out) < self.query.limit:
+            await self._refill([s for s in self.streams if s.head() is None and not s.done])
+            heads = [e for s in self.streams if (e := s.head()) is not None]
+            if not heads:
+                break
+            key = min(e.key for e in heads)
+            while pending := [s for s in self.streams if not s.passed(key)]:
+                await self._refill(pending)
+            self._emit_group(key, out)
+        return out
+
+    def _emit_group(self, key: tuple[Any, ...], out: list[dict[str, Any]]) -> None:
+        group = [
+            (e.hit.product_id, -s.member.config.priority, s.member.config.id, e, s)
+            for s in self.streams
+            for e in s.entries
+            if not e.consumed and e.key == key
+        ]
+        group.sort(key=lambda g: g[:3])
+        for product_id, copies in groupby(group, key=lambda g: g[0]):
+            if len(out) >= self.query.limit:
+                return
+            merged = []
+            for *_, entry, stream in copies:
+                entry.consumed = True
+                if not merged or merged[-1][0] is not stream.member.config:
+                    stream.outcome.items += 1
+                    merged.append((stream.member.config, entry.hit.item))
+            out.append(merge_copies(product_id, merged))
+
+    async def _refill(self, streams: list[Stream]) -> None:
+        if streams:
+            await asyncio.gather(*(self._fetch(s) for s in streams))
+
+    async def _fetch(self, stream: Stream) -> None:
+        """Fetch the stream's next page (or the page its cursor names) into its buffer."""
+        first = not stream.states
+        state = stream.cursor.state if first else stream.next_state
+        if len(stream.states) >= MAX_PAGES_PER_STREAM:
+            self._fail(stream, "error", "too many pages without progress")
+            return
+        page = await self._call(stream, state)
+        if page is None:
+            return
+        stream.states.append(state)
+        stream.next_state = page.next_state
+        stream.done = page.next_state is None
+        if page.matched is not None:
+            stream.matched = page.matched
+        skip = stream.cursor.offset if first else 0
+        self._buffer(stream, page, len(stream.states) - 1, skip)
+
+    def _buffer(self, stream: Stream, page: BackendPage, page_no: int, skip: int) -> None:
+        fresh = []
+        for offset, hit in enumerate(page.hits):
+            if offset < skip or not residual_matches(hit, stream.query, stream.member.adapter):
+                continue
+            key = primary_key(hit.item, self.query.sortby)
+            if self.frontier is not None and (key, hit.product_id) <= self.frontier:
+                continue
+            fresh.append(Entry(page_no, offset, key, hit))
+        fresh.sort(key=lambda e: e.key)
+        stream.entries.extend(fresh)
+
+    async def _call(self, stream: Stream, state: dict[str, Any] | None) -> BackendPage | None:
+        member = stream.member
+        started = time.perf_counter()
+        stream.outcome.requests += 1
+        try:
+            async with asyncio.timeout(member.config.timeout_s):
+                return await member.adapter.search(stream.query, state, self.query.limit)
+        except (BackendError, TimeoutError) as exc:
+            self._fail(stream, _failure(member, exc), str(exc))
+        except Exception:
+            log.exception("adapter %s crashed", member.config.id)
+            self._fail(stream, "error", "adapter error")
+        finally:
+            stream.outcome.ms += (time.perf_counter() - started) * 1000
+        return None
+
+    @staticmethod
+    def _fail(stream: Stream, status: str, detail: str) -> None:
+        stream.done = True
+        stream.outcome.status = status
+        stream.outcome.detail = detail
+
+
+def _next_position(
+    streams: list[Stream], query: SearchQuery, items: list[dict[str, Any]]
+) -> Position | None:
+    cursors: dict[str, Cursor] = {}
+    more = False
+    for s in streams:
+        bid = s.member.config.id
+        first = min(((e.page, e.offset) for e in s.entries if not e.consumed), default=None)
+        if s.outcome.status != "ok":
+            cursors[bid] = Cursor(None, done=True, failed=s.outcome.status)
+        elif first is not None:
+            cursors[bid] = Cursor(s.states[first[0]], first[1])
+            more = True
+        elif not s.done:
+            cursors[bid] = Cursor(s.next_state if s.states else s.cursor.state, 0)
+            more = True
+        else:
+            cursors[bid] = Cursor(None, done=True)
+    if not more or not items:
+        return None
+    last = items[-1]
+    return Position(raw_values(last, query.sortby), last["id"], cursors)
+
+
+def _exact_matched(streams: list[Stream], position: Position | None) -> int | None:
+    """A count only when it is exact: all counts known, nothing filtered locally, no overlap."""
+    if any(s.matched is None or s.outcome.status != "ok" for s in streams):
+        return None
+    if any(not s.member.adapter.capabilities.pushdown >= _parts(s.query) for s in streams):
+        return None
+    contributing = [s for s in streams if s.matched]
+    if len(contributing) > 1:
+        return None
+    return sum(s.matched or 0 for s in streams)
+
+
+def _parts(query: SearchQuery) -> frozenset[str]:
+    from mqs.filtering import query_parts
+
+    return query_parts(query)

@@ -1,0 +1,62 @@
+"""The gateway's own evaluation of the query parts a backend cannot evaluate exactly."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import shapely
+from shapely.geometry import shape
+
+from mqs.ordering import normalise_instant
+from mqs.query import SearchQuery, format_instant
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter, Hit
+
+
+def query_parts(query: SearchQuery) -> frozenset[str]:
+    """The parts a query constrains: collections, ids, geometry, datetime."""
+    parts = set()
+    if query.collections:
+        parts.add("collections")
+    if query.ids:
+        parts.add("ids")
+    if query.geometry is not None:
+        parts.add("geometry")
+    if query.datetime is not None:
+        parts.add("datetime")
+    return frozenset(parts)
+
+
+def residual_matches(hit: Hit, query: SearchQuery, adapter: Adapter) -> bool:
+    """Whether a backend's item satisfies the parts of ``query`` the backend did not push down."""
+    residual = query_parts(query) - adapter.capabilities.pushdown
+    item = hit.item
+    if "collections" in residual and item.get("collection") not in query.collections:
+        return False
+    if "ids" in residual and hit.product_id not in query.ids:
+        return False
+    if "datetime" in residual and not datetime_matches(item, query):
+        return False
+    return not ("geometry" in residual and not geometry_matches(item, query))
+
+
+def datetime_matches(item: dict[str, Any], query: SearchQuery) -> bool:
+    assert query.datetime is not None
+    props = item.get("properties") or {}
+    start = normalise_instant(props.get("start_datetime") or props.get("datetime"))
+    end = normalise_instant(props.get("end_datetime") or props.get("datetime"))
+    if start is None or end is None:
+        return False
+    low, high = (normalise_instant(format_instant(t)) for t in query.datetime)
+    return (high is None or start <= high) and (low is None or end >= low)
+
+
+def geometry_matches(item: dict[str, Any], query: SearchQuery) -> bool:
+    geometry = item.get("geometry")
+    if not geometry or query.geometry is None:
+        return False
+    try:
+        return bool(shapely.intersects(shape(geometry), query.geometry))
+    except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
+        return False

@@ -1,0 +1,225 @@
+"""The one normalised search every adapter receives, parsed and validated at the edge."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import shapely
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from mqs.errors import InvalidRequest
+
+Interval = tuple[datetime | None, datetime | None]
+
+MAX_IDS = 1000
+MAX_ID_LENGTH = 256
+MAX_VERTICES = 10_000
+
+
+@dataclass(frozen=True)
+class SortField:
+    field: str
+    direction: str = "desc"  # "asc" | "desc"
+
+
+DEFAULT_SORT: tuple[SortField, ...] = (SortField("datetime", "desc"),)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated STAC search. ``geometry`` is the bbox or intersects as one shapely shape."""
+
+    collections: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    bbox: tuple[float, float, float, float] | None = None
+    intersects: dict[str, Any] | None = None
+    geometry: BaseGeometry | None = field(default=None, compare=False)
+    datetime: Interval | None = None
+    limit: int = 10
+    sortby: tuple[SortField, ...] = DEFAULT_SORT
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the result set (not the page size): paging tokens are bound to it."""
+        return {
+            "c": sorted(self.collections),
+            "i": sorted(self.ids),
+            "b": list(self.bbox) if self.bbox else None,
+            "g": self.intersects,
+            "d": [format_instant(t) for t in self.datetime] if self.datetime else None,
+            "s": [[s.field, s.direction] for s in self.sortby],
+        }
+
+
+def format_instant(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a ``Z``, millisecond precision when there is a fraction."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 date-time (a bare date is accepted as its midnight UTC)."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            value = datetime.fromisoformat(raw)
+        else:
+            if "t" in raw[:11].lower() and raw[10] not in "Tt":
+                raise ValueError
+            value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+    except (ValueError, IndexError):
+        raise InvalidRequest(f"invalid datetime {text!r}: expected RFC 3339") from None
+    if value.tzinfo is None:
+        if len(raw) != 10:
+            raise InvalidRequest(f"invalid datetime {text!r}: a time zone is required")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_datetime(text: str | None) -> Interval | None:
+    """``instant``, ``start/end``, ``../end``, ``start/..`` (an empty end is open too)."""
+    if text is None or text == "":
+        return None
+    parts = text.split("/")
+    if len(parts) == 1:
+        instant = parse_instant(parts[0])
+        return (instant, instant)
+    if len(parts) != 2:
+        raise InvalidRequest(f"invalid datetime {text!r}: at most one '/' is allowed")
+    start, end = (None if p in ("", "..") else parse_instant(p) for p in parts)
+    if start is None and end is None:
+        raise InvalidRequest(f"invalid datetime {text!r}: both ends are open")
+    if start and end and start > end:
+        raise InvalidRequest(f"invalid datetime {text!r}: start is after end")
+    return (start, end)
+
+
+def parse_bbox(values: Any) -> tuple[float, float, float, float] | None:
+    """A 2D or 3D bbox; the 3D heights are dropped. Antimeridian boxes have west > east."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [v for v in values.split(",")]
+    try:
+        nums = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"invalid bbox {values!r}: expected numbers") from None
+    if len(nums) not in (4, 6) or not all(math.isfinite(n) for n in nums):
+        raise InvalidRequest("invalid bbox: expected 4 (or 6) finite numbers")
+    west, south, east, north = nums if len(nums) == 4 else (nums[0], nums[1], nums[3], nums[4])
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise InvalidRequest("invalid bbox: longitudes must be within [-180, 180]")
+    if not (-90 <= south <= north <= 90):
+        raise InvalidRequest("invalid bbox: latitudes must be within [-90, 90], south <= north")
+    return (west, south, east, north)
+
+
+def bbox_geometry(bbox: tuple[float, float, float, float]) -> BaseGeometry:
+    west, south, east, north = bbox
+    if west <= east:
+        return box(west, south, east, north)
+    return shapely.MultiPolygon([box(west, south, 180, north), box(-180, south, east, north)])
+
+
+def parse_intersects(value: Any) -> tuple[dict[str, Any] | None, BaseGeometry | None]:
+    """A GeoJSON geometry (object or JSON text) -> (the GeoJSON, a valid shapely shape)."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("invalid intersects: not JSON") from None
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    if not isinstance(value, dict) or value.get("type") in (None, "Feature", "FeatureCollection"):
+        raise InvalidRequest("invalid intersects: expected a GeoJSON geometry object")
+    try:
+        geom = shape(value)
+    except Exception as exc:
+        raise InvalidRequest(f"invalid intersects: {exc}") from None
+    if geom.is_empty or shapely.get_num_coordinates(geom) > MAX_VERTICES:
+        raise InvalidRequest(f"invalid intersects: empty or more than {MAX_VERTICES} vertices")
+    lon_lat_ok = shapely.box(-180, -90, 180, 90).covers(geom.envelope)
+    if not lon_lat_ok:
+        raise InvalidRequest("invalid intersects: coordinates must be lon/lat within range")
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    return value, geom
+
+
+def parse_ids(values: Any) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, list | tuple):
+        raise InvalidRequest("invalid ids: expected a list of strings")
+    ids = tuple(str(v).strip() for v in values if str(v).strip())
+    if len(ids) > MAX_IDS:
+        raise InvalidRequest(f"invalid ids: at most {MAX_IDS} ids per search")
+    for item_id in ids:
+        if len(item_id) > MAX_ID_LENGTH or not item_id.isprintable():
+            raise InvalidRequest(f"invalid id {item_id[:40]!r}: too long or not printable")
+    return tuple(dict.fromkeys(ids))
+
+
+def parse_collections(values: Any, known: dict[str, Any]) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, list | tuple):
+        raise InvalidRequest("invalid collections: expected a list of collection ids")
+    collections = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
+    unknown = [c for c in collections if c not in known]
+    if unknown:
+        shown = ", ".join(repr(c[:64]) for c in unknown[:5])
+        raise InvalidRequest(f"unknown collection(s): {shown}")
+    return collections
+
+
+def parse_limit(value: Any, default: int, maximum: int) -> int:
+    """A positive integer, capped at the server's maximum."""
+    if value is None or value == "":
+        return default
+    try:
+        limit = int(value)
+        if isinstance(value, float) and value != limit:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"invalid limit {value!r}: expected a positive integer") from None
+    if limit < 1:
+        raise InvalidRequest(f"invalid limit {limit}: must be at least 1")
+    return min(limit, maximum)
+
+
+def build_query(
+    params: dict[str, Any], known_collections: dict[str, Any], default_limit: int, max_limit: int
+) -> SearchQuery:
+    """Everything a STAC search may carry (GET strings or POST JSON) -> one SearchQuery."""
+    bbox = parse_bbox(params.get("bbox"))
+    intersects, geometry = parse_intersects(params.get("intersects"))
+    if bbox is not None and intersects is not None:
+        raise InvalidRequest("bbox and intersects are mutually exclusive")
+    if bbox is not None:
+        geometry = bbox_geometry(bbox)
+    dt = params.get("datetime")
+    if dt is not None and not isinstance(dt, str):
+        raise InvalidRequest("invalid datetime: expected an RFC 3339 string or interval")
+    return SearchQuery(
+        collections=parse_collections(params.get("collections"), known_collections),
+        ids=parse_ids(params.get("ids")),
+        bbox=bbox,
+        intersects=intersects,
+        geometry=geometry,
+        datetime=parse_datetime(dt),
+        limit=parse_limit(params.get("limit"), default_limit, max_limit),
+    )

@@ -1,0 +1,69 @@
+"""Everything a running gateway holds, opened at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from adapters.registry import ADAPTERS
+from mqs.cache import Cache, make_cache
+from mqs.config import FederationConfig, Settings
+from mqs.federation import Federation, Member
+from mqs.paging import TokenCodec
+
+log = logging.getLogger("mqs")
+
+
+@dataclass
+class Runtime:
+    config: FederationConfig
+    settings: Settings
+    http: httpx.AsyncClient
+    cache: Cache
+    federation: Federation
+    codec: TokenCodec
+
+
+def config_fingerprint(config: FederationConfig) -> str:
+    """Changes whenever the federation's membership or mappings change (tokens die with it)."""
+    relevant = [b.model_dump(exclude={"title", "timeout_s", "auth"}) for b in config.backends]
+    return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def token_secret(settings: Settings) -> bytes:
+    if settings.token_secret is not None:
+        return settings.token_secret.get_secret_value().encode()
+    log.warning("MQS_TOKEN_SECRET is not set: paging tokens are valid for this process only")
+    return secrets.token_bytes(32)
+
+
+def http_client() -> httpx.AsyncClient:
+    """The one pooled client every adapter shares."""
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    return httpx.AsyncClient(
+        limits=limits,
+        timeout=httpx.Timeout(10.0),
+        follow_redirects=False,
+        headers={"User-Agent": "mqs/0.1 (+https://github.com/mqs)"},
+    )
+
+
+@asynccontextmanager
+async def open_runtime(config: FederationConfig, settings: Settings) -> AsyncIterator[Runtime]:
+    http = http_client()
+    cache = make_cache(config.cache.url)
+    members = [Member(b, ADAPTERS[b.kind](b, http)) for b in config.backends]
+    codec = TokenCodec(token_secret(settings), config_fingerprint(config), settings.token_ttl_s)
+    runtime = Runtime(config, settings, http, cache, Federation(members, config.routing()), codec)
+    try:
+        yield runtime
+    finally:
+        await http.aclose()
+        await cache.close()

@@ -1,0 +1,83 @@
+"""Fixtures as factories: live emulators and a live gateway on loopback ports."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.registry import EMULATORS
+from mqs.app import create_app
+from mqs.config import Settings, parse_config
+from mqs.serving import bound_socket, serving_in_thread, url_of
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+COLLECTIONS = ("sentinel-1-grd", "sentinel-1-slc", "sentinel-2-l1c", "sentinel-2-l2a")
+TEST_SECRET = "test-secret-for-paging-tokens"
+
+
+@dataclass
+class LiveFederation:
+    url: str
+    backend_urls: dict[str, str]
+    emulators: dict[str, Any]
+    config: Any
+
+
+@dataclass
+class Archive:
+    """One emulated backend: its items and how it is configured and served."""
+
+    items: list[dict[str, Any]]
+    kind: str = "stac"
+    priority: int = 0
+    collections: Any = None
+    options: dict[str, Any] | None = None
+    emulator: dict[str, Any] | None = None
+
+
+MakeFederation = Callable[..., LiveFederation]
+
+
+@pytest.fixture
+def make_federation() -> Iterator[MakeFederation]:
+    """``make_federation(a=Archive(...), b=Archive(...), server={...})`` -> a live federation."""
+    stack = ExitStack()
+
+    def make(server: dict[str, Any] | None = None, **archives: Archive) -> LiveFederation:
+        apps, backends, emulators = [], [], {}
+        for bid, archive in archives.items():
+            sock = bound_socket()
+            emulator = EMULATORS[archive.kind](archive.items, **(archive.emulator or {}))
+            emulators[bid] = emulator
+            apps.append((emulator, sock))
+            backends.append(
+                {
+                    "id": bid,
+                    "kind": archive.kind,
+                    "url": url_of(sock),
+                    "priority": archive.priority,
+                    "collections": archive.collections or list(COLLECTIONS),
+                    "options": archive.options or {},
+                }
+            )
+        raw = {
+            "server": server or {},
+            "collections": {cid: {"title": cid} for cid in COLLECTIONS},
+            "backends": backends,
+        }
+        config = parse_config(raw)
+        settings = Settings(token_secret=TEST_SECRET)
+        gateway = bound_socket()
+        apps.append((create_app(config, settings), gateway))
+        urls = stack.enter_context(serving_in_thread(apps))
+        return LiveFederation(urls[-1], dict(zip(archives, urls, strict=False)), emulators, config)
+
+    yield make
+    stack.close()
