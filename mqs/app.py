@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attr
 from brotli_asgi import BrotliMiddleware
 from fastapi import FastAPI, Request
 from stac_fastapi.api.app import StacApi
@@ -19,6 +20,7 @@ from stac_fastapi.api.models import (
 from stac_fastapi.extensions.pagination import TokenPaginationExtension
 from stac_fastapi.extensions.pagination.request import GETTokenPagination
 from stac_fastapi.types.config import ApiSettings
+from stac_fastapi.types.search import BaseSearchGetRequest, DateTimeQueryType
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -29,6 +31,20 @@ from mqs.config import FederationConfig, Settings
 from mqs.errors import install_error_handlers
 from mqs.links import JSON, base_url
 from mqs.runtime import Runtime, open_runtime
+
+
+@attr.s
+class _ItemCollectionRequest(ItemCollectionUri):
+    """``/collections/{id}/items``; datetime is validated by :mod:`mqs.query`."""
+
+    datetime: DateTimeQueryType = attr.ib(default=None)
+
+
+@attr.s
+class _SearchGetRequest(BaseSearchGetRequest):
+    """GET ``/search``; datetime is validated by :mod:`mqs.query` (clear 400 messages)."""
+
+    datetime: DateTimeQueryType = attr.ib(default=None)
 
 
 def _backends(request: Request) -> Response:
@@ -75,7 +91,7 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
     extensions: list[Any] = [TokenPaginationExtension()]
     items_model = create_request_model(
         "ItemCollectionRequest",
-        base_model=ItemCollectionUri,
+        base_model=_ItemCollectionRequest,
         mixins=[GETTokenPagination],
         request_type="GET",
     )
@@ -92,7 +108,7 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         title=server.title,
         description=server.description,
         api_version=__version__,
-        search_get_request_model=create_get_request_model(extensions),
+        search_get_request_model=create_get_request_model(extensions, _SearchGetRequest),
         search_post_request_model=create_post_request_model(extensions),
         items_get_request_model=items_model,
         middlewares=[

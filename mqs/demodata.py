@@ -49,10 +49,10 @@ DEMO_ARCHIVES: tuple[ArchiveSpec, ...] = (
 )
 
 _EXT = "https://stac-extensions.github.io/{}/schema.json"
-_S1_EXTENSIONS = ("sar/v1.0.0", "sat/v1.0.0", "processing/v1.1.0", "product/v0.1.0")
+_S1_EXTENSIONS = ("sar/v1.0.0", "sat/v1.0.0", "processing/v1.2.0", "product/v0.1.0")
 _S2_EXTENSIONS = (
-    *("eo/v1.1.0", "sat/v1.0.0", "grid/v1.1.0", "processing/v1.1.0"),
-    *("product/v0.1.0", "sentinel-2/v1.0.0"),
+    *("eo/v1.1.0", "sat/v1.0.0", "grid/v1.1.0", "processing/v1.2.0"),
+    "product/v0.1.0",
 )
 _FILE_EXTENSION = _EXT.format("file/v2.1.0")
 _COG = "image/tiff; application=geotiff; profile=cloud-optimized"

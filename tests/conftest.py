@@ -40,6 +40,7 @@ class Archive:
     collections: Any = None
     options: dict[str, Any] | None = None
     emulator: dict[str, Any] | None = None
+    down: bool = False  # configured, but nothing listens on its port
 
 
 MakeFederation = Callable[..., LiveFederation]
@@ -54,14 +55,18 @@ def make_federation() -> Iterator[MakeFederation]:
         apps, backends, emulators = [], [], {}
         for bid, archive in archives.items():
             sock = bound_socket()
+            url = url_of(sock)
             emulator = EMULATORS[archive.kind](archive.items, **(archive.emulator or {}))
             emulators[bid] = emulator
-            apps.append((emulator, sock))
+            if archive.down:
+                sock.close()  # its port stays in the config: connections are refused
+            else:
+                apps.append((emulator, sock))
             backends.append(
                 {
                     "id": bid,
                     "kind": archive.kind,
-                    "url": url_of(sock),
+                    "url": url,
                     "priority": archive.priority,
                     "collections": archive.collections or list(COLLECTIONS),
                     "options": archive.options or {},
@@ -77,7 +82,8 @@ def make_federation() -> Iterator[MakeFederation]:
         gateway = bound_socket()
         apps.append((create_app(config, settings), gateway))
         urls = stack.enter_context(serving_in_thread(apps))
-        return LiveFederation(urls[-1], dict(zip(archives, urls, strict=False)), emulators, config)
+        backend_urls = {b["id"]: b["url"] for b in backends}
+        return LiveFederation(urls[-1], backend_urls, emulators, config)
 
     yield make
     stack.close()
