@@ -41,7 +41,7 @@ async def fetch_json(
     method: str,
     url: str,
     *,
-    params: dict[str, Any] | list[tuple[str, str]] | None = None,
+    params: httpx.QueryParams | None = None,
     json: Any = None,
     not_found_ok: bool = False,
 ) -> Any:

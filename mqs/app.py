@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import attr
 from brotli_asgi import BrotliMiddleware
@@ -20,7 +20,7 @@ from stac_fastapi.api.models import (
 from stac_fastapi.extensions.pagination import TokenPaginationExtension
 from stac_fastapi.extensions.pagination.request import GETTokenPagination
 from stac_fastapi.types.config import ApiSettings
-from stac_fastapi.types.search import BaseSearchGetRequest, DateTimeQueryType
+from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, DateTimeQueryType
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -89,11 +89,15 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         redoc_url=None,
     )
     extensions: list[Any] = [TokenPaginationExtension()]
-    items_model = create_request_model(
-        "ItemCollectionRequest",
-        base_model=_ItemCollectionRequest,
-        mixins=[GETTokenPagination],
-        request_type="GET",
+    mixins: list[type[APIRequest]] = [GETTokenPagination]
+    items_model = cast(
+        type[APIRequest],
+        create_request_model(
+            "ItemCollectionRequest",
+            base_model=_ItemCollectionRequest,
+            mixins=mixins,
+            request_type="GET",
+        ),
     )
     api = StacApi(
         settings=ApiSettings(

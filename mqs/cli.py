@@ -34,7 +34,9 @@ def routing_table(config: FederationConfig) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    print(f"{args.file}: OK ({len(config.backends)} backends, {len(config.collections)} collections)")
+    print(
+        f"{args.file}: OK ({len(config.backends)} backends, {len(config.collections)} collections)"
+    )
     print(routing_table(config))
     return 0
 

@@ -57,7 +57,7 @@ class FederationClient(AsyncBaseCoreClient):
         page["links"].append(
             {"rel": "federation", "href": f"{base}backends", "type": JSON, "title": "Backends"}
         )
-        page["federation"] = {
+        page["federation"] = {  # type: ignore[typeddict-unknown-key]
             b.id: {"title": b.display_title, "url": b.url} for b in runtime.config.backends
         }
         return page
@@ -94,7 +94,7 @@ class FederationClient(AsyncBaseCoreClient):
             raise NotFound(f"item {item_id[:100]!r} not found in {collection_id!r}")
         return json_response(add_item_links(item, base_url(request)), GEOJSON)
 
-    async def get_search(self, **kwargs: Any) -> Any:
+    async def get_search(self, **kwargs: Any) -> Any:  # type: ignore[override]
         request: Request = kwargs["request"]
         params = list(request.query_params.multi_items())
         url = f"{base_url(request)}search"
@@ -109,7 +109,7 @@ class FederationClient(AsyncBaseCoreClient):
         params = {**body, "token": token}
         return await self._search(request, params, lambda t: post_next_link(url, body, t))
 
-    async def item_collection(self, collection_id: str, **kwargs: Any) -> Any:
+    async def item_collection(self, collection_id: str, **kwargs: Any) -> Any:  # type: ignore[override]
         request: Request = kwargs["request"]
         runtime = _runtime(request)
         if collection_id not in runtime.config.collections:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import tempfile
@@ -52,11 +53,11 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
         config, apps = demo_federation(Path(tmp))
         gateway_sock = bound_socket(host, port)
         servers = [(make_server(app, sock), sock) for app, sock in apps]
-        servers.append((make_server(create_app(config, Settings()), gateway_sock, "info"), gateway_sock))
+        servers.append(
+            (make_server(create_app(config, Settings()), gateway_sock, "info"), gateway_sock)
+        )
         for backend in config.backends:
             print(f"  emulated backend {backend.id:<10} {backend.kind:<6} {backend.url}")
         print(f"MQS demo gateway on {url_of(gateway_sock)}/  (Ctrl-C to stop)", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_all(servers))
-        except KeyboardInterrupt:
-            pass

@@ -205,7 +205,7 @@ class _Merger:
         for product_id, copies in groupby(group, key=lambda g: g[0]):
             if len(out) >= self.query.limit:
                 return
-            merged = []
+            merged: list[tuple[BackendConfig, dict[str, Any]]] = []
             for *_, entry, stream in copies:
                 entry.consumed = True
                 if not merged or merged[-1][0] is not stream.member.config:

@@ -14,7 +14,9 @@ TILE_BBOX = {
 }
 
 
-def s2_name(when: datetime, tile: str = "33UXQ", level: str = "L2A", baseline: str = "N0301") -> str:
+def s2_name(
+    when: datetime, tile: str = "33UXQ", level: str = "L2A", baseline: str = "N0301"
+) -> str:
     stamp = when.strftime("%Y%m%dT%H%M%S")
     disc = (when + timedelta(hours=2, minutes=30)).strftime("%Y%m%dT%H%M%S")
     return f"S2A_MSI{level}_{stamp}_{baseline}_R079_T{tile}_{disc}"
@@ -64,12 +66,16 @@ def s2_item(
     }
 
 
-def series(count: int, *, tiles: tuple[str, ...] = ("33UXQ",), step_h: float = 24) -> list[dict[str, Any]]:
+def series(
+    count: int, *, tiles: tuple[str, ...] = ("33UXQ",), step_h: float = 24
+) -> list[dict[str, Any]]:
     """``count`` datatakes, one item per tile each (tiles of a datatake share a datetime)."""
     items = []
     for i in range(count):
         when = BASE_TIME - timedelta(hours=step_h * i)
-        items += [s2_item(s2_name(when, t), when, bbox=TILE_BBOX[t], cloud=i % 7 * 10) for t in tiles]
+        items += [
+            s2_item(s2_name(when, t), when, bbox=TILE_BBOX[t], cloud=i % 7 * 10) for t in tiles
+        ]
     return items
 
 

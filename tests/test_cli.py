@@ -56,12 +56,32 @@ def test_check_accepts_the_demo_config(capsys: pytest.CaptureFixture[str]) -> No
         pytest.param(("priority: 10", "priority: high"), "backends[0].priority", id="bad-int"),
         pytest.param(("kind: stac", "kind: ftp"), "backends[0].kind", id="unknown-kind"),
         pytest.param(("id: eodc", "id: EODC!"), "backends[0].id", id="bad-id"),
-        pytest.param(("sentinel-2-l2a: SENTINEL2", "sentinel-9: SENTINEL2"), "backends[0].collections.sentinel-9", id="unknown-collection"),
+        pytest.param(
+            ("sentinel-2-l2a: SENTINEL2", "sentinel-9: SENTINEL2"),
+            "backends[0].collections.sentinel-9",
+            id="unknown-collection",
+        ),
         pytest.param(("url: https://stac", "url: ftp://stac"), "backends[0].url", id="bad-url"),
-        pytest.param(("url: https://stac", "url: https://user:pw@stac"), "backends[0].url", id="credentials-in-url"),
-        pytest.param(("priority: 10", "priority: 10\n    colour: red"), "backends[0].colour", id="unknown-key"),
-        pytest.param(("priority: 10", "priority: 10\n    options: {search_method: PUT}"), "options.search_method", id="bad-adapter-option"),
-        pytest.param(("collections:\n  sentinel", "server: {max_limit: 0}\ncollections:\n  sentinel"), "server.max_limit", id="bad-server"),
+        pytest.param(
+            ("url: https://stac", "url: https://user:pw@stac"),
+            "backends[0].url",
+            id="credentials-in-url",
+        ),
+        pytest.param(
+            ("priority: 10", "priority: 10\n    colour: red"),
+            "backends[0].colour",
+            id="unknown-key",
+        ),
+        pytest.param(
+            ("priority: 10", "priority: 10\n    options: {search_method: PUT}"),
+            "options.search_method",
+            id="bad-adapter-option",
+        ),
+        pytest.param(
+            ("collections:\n  sentinel", "server: {max_limit: 0}\ncollections:\n  sentinel"),
+            "server.max_limit",
+            id="bad-server",
+        ),
     ],
 )
 def test_check_names_the_bad_key(
@@ -125,7 +145,9 @@ def test_demo_serves_a_federation_until_interrupted() -> None:
         backends = httpx.get(url + "/backends").json()["backends"]
         assert {b["id"] for b in backends} == {"eodc", "element84", "cesnet", "grnet"}
         page = httpx.get(url + "/search", params={"collections": "sentinel-2-l2a", "limit": 50})
-        merged = [f for f in page.json()["features"] if len(f["properties"]["federation:backends"]) > 1]
+        merged = [
+            f for f in page.json()["features"] if len(f["properties"]["federation:backends"]) > 1
+        ]
         assert merged, "the demo archives overlap"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -142,7 +164,9 @@ def test_serve_runs_workers_on_a_config(tmp_path: Path) -> None:
         _wait_for(url + "/", proc)
         assert httpx.get(url + "/collections").json()["collections"][0]["id"] == "sentinel-2-l2a"
         down = httpx.get(url + "/search")
-        assert down.status_code == 502 and down.json()["federation:backends"] == {"eodc": "unavailable"}
+        assert down.status_code == 502 and down.json()["federation:backends"] == {
+            "eodc": "unavailable"
+        }
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)

@@ -38,9 +38,9 @@ def _brute_force(collection: str, bbox: list[float], start: str, end: str) -> di
     for archive, items in generate_catalogue().items():
         for item in items:
             when = datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
-            if item["collection"] == collection and low <= when <= high:
-                if shape(item["geometry"]).intersects(area):
-                    found.setdefault(product_name_of_item(item), set()).add(archive)
+            wanted = item["collection"] == collection and low <= when <= high
+            if wanted and shape(item["geometry"]).intersects(area):
+                found.setdefault(product_name_of_item(item), set()).add(archive)
     return found
 
 

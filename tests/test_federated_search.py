@@ -59,7 +59,9 @@ def test_paging_returns_every_product_once_in_order(
     overlap: LiveFederation, limit: int, method: str
 ) -> None:
     client = Client.open(overlap.url)
-    search = client.search(collections=["sentinel-2-l2a"], limit=limit, max_items=1000, method=method)
+    search = client.search(
+        collections=["sentinel-2-l2a"], limit=limit, max_items=1000, method=method
+    )
     ids = [item.id for item in search.items()]
     assert ids == _expected(PRODUCTS)
 

@@ -9,6 +9,7 @@ It evaluates searches on its own (no gateway code), ordered by datetime and then
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ class _Catalogue:
 
 
 def _query_ok(value: Any, ops: dict[str, Any]) -> bool:
-    checks = {
+    checks: dict[str, Callable[[Any], bool]] = {
         "eq": lambda v: value == v,
         "neq": lambda v: value != v,
         "in": lambda v: value in v,
@@ -128,8 +129,8 @@ def create_emulator(
 ) -> Starlette:
     """An ASGI app serving ``items`` (a list, or a GeoJSON FeatureCollection file)."""
     if isinstance(items, str | Path):
-        items = orjson.loads(Path(items).read_bytes())["features"]
-    catalogue = _Catalogue(list(items))
+        items = list(orjson.loads(Path(items).read_bytes())["features"])
+    catalogue = _Catalogue(items)
     collections = sorted({i["collection"] for i in catalogue.items})
 
     def base(request: Request) -> str:

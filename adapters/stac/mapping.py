@@ -20,7 +20,7 @@ def to_hit(feature: Any, canonical: dict[str, str], id_property: str | None) -> 
     if collection is None:
         return None
     feature["collection"] = collection
-    links = feature.get("links") if isinstance(feature.get("links"), list) else []
+    links: list[Any] = feature["links"] if isinstance(feature.get("links"), list) else []
     kept = [ln for ln in links if isinstance(ln, dict) and ln.get("rel") not in GATEWAY_RELS]
     own = next(
         (ln.get("href") for ln in links if isinstance(ln, dict) and ln.get("rel") == "self"), None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 
 from mqs.query import SearchQuery, format_instant
@@ -56,9 +57,9 @@ def _sort_field(name: str) -> str:
     return name if name in ("id", "collection") else f"properties.{name}"
 
 
-def get_params(body: dict[str, Any]) -> list[tuple[str, str]]:
+def get_params(body: dict[str, Any]) -> httpx.QueryParams:
     """The same search as GET ``/search`` query parameters."""
-    params: list[tuple[str, str]] = []
+    params: list[tuple[str, str | int | float | bool | None]] = []
     for key, value in body.items():
         if key in ("collections", "ids", "bbox"):
             params.append((key, ",".join(str(v) for v in value)))
@@ -68,7 +69,7 @@ def get_params(body: dict[str, Any]) -> list[tuple[str, str]]:
             params.append((key, ",".join(_sort_token(s) for s in value)))
         else:
             params.append((key, str(value)))
-    return params
+    return httpx.QueryParams(params)
 
 
 def _sort_token(sort: dict[str, str]) -> str:
