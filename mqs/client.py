@@ -23,7 +23,7 @@ from mqs.links import (
     get_next_link,
     post_next_link,
 )
-from mqs.query import SearchQuery, build_query
+from mqs.query import SearchQuery, build_query, parse_ids
 from mqs.runtime import Runtime
 
 
@@ -85,7 +85,7 @@ class FederationClient(AsyncBaseCoreClient):
         runtime = _runtime(request)
         if collection_id not in runtime.config.collections:
             raise NotFound(f"collection {collection_id[:100]!r} not found")
-        ids = build_query({"ids": [item_id]}, {}, 1, 1).ids
+        ids = parse_ids([item_id])
         if not ids:
             raise NotFound("item not found")
         item, outcomes = await runtime.federation.get_item(collection_id, product_name(ids[0]))

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import Any
 
 from adapters.base import Adapter, BackendError, BackendPage, Hit
 from mqs.config import BackendConfig
-from mqs.filtering import residual_matches
+from mqs.filtering import query_parts, residual_matches
 from mqs.merge import merge_copies
 from mqs.ordering import key_from_values, primary_key, raw_values
 from mqs.paging import Cursor, Position
@@ -117,7 +117,7 @@ class Federation:
             cursor = Cursor(state=None)
             if position is not None:
                 cursor = position.cursors.get(member.config.id, Cursor(None, done=True))
-            backend_query = _replace_collections(query, cids)
+            backend_query = replace(query, collections=cids)
             stream = Stream(member, backend_query, cursor, done=cursor.done)
             if cursor.failed:
                 stream.outcome = Outcome(status="error", detail=cursor.failed)
@@ -163,12 +163,6 @@ def _failure(member: Member, exc: Exception) -> str:
     kind = getattr(exc, "kind", "error")
     log.warning("backend %s failed: %s", member.config.id, exc)
     return str(kind)
-
-
-def _replace_collections(query: SearchQuery, cids: tuple[str, ...]) -> SearchQuery:
-    from dataclasses import replace
-
-    return replace(query, collections=cids)
 
 
 class _Merger:
@@ -298,15 +292,9 @@ def _exact_matched(streams: list[Stream], position: Position | None) -> int | No
     """A count only when it is exact: all counts known, nothing filtered locally, no overlap."""
     if any(s.matched is None or s.outcome.status != "ok" for s in streams):
         return None
-    if any(not s.member.adapter.capabilities.pushdown >= _parts(s.query) for s in streams):
+    if any(not s.member.adapter.capabilities.pushdown >= query_parts(s.query) for s in streams):
         return None
     contributing = [s for s in streams if s.matched]
     if len(contributing) > 1:
         return None
     return sum(s.matched or 0 for s in streams)
-
-
-def _parts(query: SearchQuery) -> frozenset[str]:
-    from mqs.filtering import query_parts
-
-    return query_parts(query)

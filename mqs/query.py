@@ -155,30 +155,29 @@ def parse_intersects(value: Any) -> tuple[dict[str, Any] | None, BaseGeometry | 
     return value, geom
 
 
-def parse_ids(values: Any) -> tuple[str, ...]:
+def _string_list(values: Any, what: str) -> tuple[str, ...]:
+    """A comma-separated string or a JSON list -> distinct, stripped, non-empty strings."""
     if values is None:
         return ()
     if isinstance(values, str):
         values = values.split(",")
     if not isinstance(values, list | tuple):
-        raise InvalidRequest("invalid ids: expected a list of strings")
-    ids = tuple(str(v).strip() for v in values if str(v).strip())
+        raise InvalidRequest(f"invalid {what}: expected a list of strings")
+    return tuple(dict.fromkeys(s for v in values if (s := str(v).strip())))
+
+
+def parse_ids(values: Any) -> tuple[str, ...]:
+    ids = _string_list(values, "ids")
     if len(ids) > MAX_IDS:
         raise InvalidRequest(f"invalid ids: at most {MAX_IDS} ids per search")
     for item_id in ids:
         if len(item_id) > MAX_ID_LENGTH or not item_id.isprintable():
             raise InvalidRequest(f"invalid id {item_id[:40]!r}: too long or not printable")
-    return tuple(dict.fromkeys(ids))
+    return ids
 
 
 def parse_collections(values: Any, known: dict[str, Any]) -> tuple[str, ...]:
-    if values is None:
-        return ()
-    if isinstance(values, str):
-        values = values.split(",")
-    if not isinstance(values, list | tuple):
-        raise InvalidRequest("invalid collections: expected a list of collection ids")
-    collections = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
+    collections = _string_list(values, "collections")
     unknown = [c for c in collections if c not in known]
     if unknown:
         shown = ", ".join(repr(c[:64]) for c in unknown[:5])
