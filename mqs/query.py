@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import iso8601
 import orjson
 import shapely
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
+from stac_fastapi.types.rfc3339 import rfc3339_str_to_datetime
 
 from mqs.errors import InvalidRequest
 
@@ -65,21 +67,13 @@ def format_instant(value: datetime | None) -> str | None:
 
 
 def parse_instant(text: str) -> datetime:
-    """An RFC 3339 date-time (a bare date is accepted as its midnight UTC)."""
-    raw = text.strip()
+    """A strict RFC 3339 date-time (``2021-10-01T00:00:00Z``, offsets as ``+01:00``)."""
     try:
-        if len(raw) == 10:
-            value = datetime.fromisoformat(raw)
-        else:
-            if "t" in raw[:11].lower() and raw[10] not in "Tt":
-                raise ValueError
-            value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
-    except (ValueError, IndexError):
-        raise InvalidRequest(f"invalid datetime {text!r}: expected RFC 3339") from None
-    if value.tzinfo is None:
-        if len(raw) != 10:
-            raise InvalidRequest(f"invalid datetime {text!r}: a time zone is required")
-        value = value.replace(tzinfo=UTC)
+        value = rfc3339_str_to_datetime(text.strip())
+    except (ValueError, iso8601.ParseError):
+        raise InvalidRequest(
+            f"invalid datetime {text[:64]!r}: expected RFC 3339, e.g. 2021-10-01T00:00:00Z"
+        ) from None
     return value.astimezone(UTC)
 
 
