@@ -92,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # stac-fastapi warns at import about settings that create_app() sets explicitly
+    logging.getLogger("stac_fastapi.types.config").setLevel(logging.ERROR)
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

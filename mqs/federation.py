@@ -68,9 +68,22 @@ class Stream:
     done: bool = False
     matched: int | None = None
     outcome: Outcome = field(default_factory=Outcome)
+    pos: int = 0  # entries before it are all consumed
 
     def head(self) -> Entry | None:
-        return next((e for e in self.entries if not e.consumed), None)
+        while self.pos < len(self.entries) and self.entries[self.pos].consumed:
+            self.pos += 1
+        return self.entries[self.pos] if self.pos < len(self.entries) else None
+
+    def run_of(self, key: tuple[Any, ...]) -> list[Entry]:
+        """The unconsumed entries with primary key ``key`` (a run at the front of the buffer)."""
+        run = []
+        for entry in self.entries[self.pos :]:
+            if entry.key != key:
+                break
+            if not entry.consumed:
+                run.append(entry)
+        return run
 
     def passed(self, key: tuple[Any, ...]) -> bool:
         return self.done or bool(self.entries and self.entries[-1].key > key)
@@ -192,8 +205,8 @@ class _Merger:
         group = [
             (e.hit.product_id, -s.member.config.priority, s.member.config.id, e, s)
             for s in self.streams
-            for e in s.entries
-            if not e.consumed and e.key == key
+            if s.head() is not None
+            for e in s.run_of(key)
         ]
         group.sort(key=lambda g: g[:3])
         for product_id, copies in groupby(group, key=lambda g: g[0]):
