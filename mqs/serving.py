@@ -16,6 +16,8 @@ def bound_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening-ready socket (port 0: the OS picks a free one)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # accepted connections inherit it: small responses are not held back by Nagle's algorithm
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     return sock
 
