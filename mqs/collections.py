@@ -60,7 +60,7 @@ def _union(extents: list[Any]) -> tuple[list[float] | None, list[str | None] | N
 
 async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str, Any]:
     conf = runtime.config.collections[cid]
-    backends = runtime.config.routing()[cid]
+    backends = runtime.federation.routing[cid]
     bbox: list[float] | None = None
     interval: list[str | None] | None = None
     if conf.extent is not None:
