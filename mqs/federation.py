@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.base import Adapter, BackendError, BackendPage, Hit
 from mqs.config import BackendConfig
-from mqs.filtering import query_parts, residual_matches
+from mqs.filtering import residual_matches, residual_parts
 from mqs.merge import merge_copies
 from mqs.ordering import key_from_values, primary_key, raw_values
 from mqs.paging import Cursor, Position
@@ -69,6 +69,7 @@ class Stream:
     matched: int | None = None
     outcome: Outcome = field(default_factory=Outcome)
     pos: int = 0  # entries before it are all consumed
+    residual: frozenset[str] = frozenset()  # query parts the gateway evaluates for this backend
 
     def head(self) -> Entry | None:
         while self.pos < len(self.entries) and self.entries[self.pos].consumed:
@@ -131,7 +132,8 @@ class Federation:
             if position is not None:
                 cursor = position.cursors.get(member.config.id, Cursor(None, done=True))
             backend_query = replace(query, collections=cids)
-            stream = Stream(member, backend_query, cursor, done=cursor.done)
+            residual = residual_parts(backend_query, member.adapter)
+            stream = Stream(member, backend_query, cursor, done=cursor.done, residual=residual)
             if cursor.failed:
                 stream.outcome = Outcome(status="error", detail=cursor.failed)
             streams.append(stream)
@@ -245,7 +247,7 @@ class _Merger:
     def _buffer(self, stream: Stream, page: BackendPage, page_no: int, skip: int) -> None:
         fresh = []
         for offset, hit in enumerate(page.hits):
-            if offset < skip or not residual_matches(hit, stream.query, stream.member.adapter):
+            if offset < skip or not residual_matches(hit, stream.query, stream.residual):
                 continue
             key = primary_key(hit.item, self.query.sortby)
             if self.frontier is not None and (key, hit.product_id) <= self.frontier:
@@ -305,7 +307,7 @@ def _exact_matched(streams: list[Stream], position: Position | None) -> int | No
     """A count only when it is exact: all counts known, nothing filtered locally, no overlap."""
     if any(s.matched is None or s.outcome.status != "ok" for s in streams):
         return None
-    if any(not s.member.adapter.capabilities.pushdown >= query_parts(s.query) for s in streams):
+    if any(s.residual for s in streams):
         return None
     contributing = [s for s in streams if s.matched]
     if len(contributing) > 1:

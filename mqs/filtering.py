@@ -28,9 +28,13 @@ def query_parts(query: SearchQuery) -> frozenset[str]:
     return frozenset(parts)
 
 
-def residual_matches(hit: Hit, query: SearchQuery, adapter: Adapter) -> bool:
-    """Whether a backend's item satisfies the parts of ``query`` the backend did not push down."""
-    residual = query_parts(query) - adapter.capabilities.pushdown
+def residual_parts(query: SearchQuery, adapter: Adapter) -> frozenset[str]:
+    """The parts of ``query`` the backend does not evaluate itself: the gateway must."""
+    return query_parts(query) - adapter.capabilities.pushdown
+
+
+def residual_matches(hit: Hit, query: SearchQuery, residual: frozenset[str]) -> bool:
+    """Whether a backend's item satisfies the ``residual`` parts of ``query``."""
     item = hit.item
     if "collections" in residual and item.get("collection") not in query.collections:
         return False
