@@ -7,6 +7,7 @@ no state between calls: the page state travels inside the gateway's paging token
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     import httpx
 
+    from mqs.cache import Cache
     from mqs.config import BackendConfig
     from mqs.query import SearchQuery
 
@@ -41,11 +43,14 @@ class BackendPage(NamedTuple):
 class Capabilities:
     """Which parts of a :class:`SearchQuery` a backend evaluates exactly itself.
 
-    Parts not listed are evaluated by the gateway on the returned items.
+    Parts not listed are evaluated by the gateway on the returned items. ``filter`` says
+    which top-level clauses of the CQL2 filter (see :mod:`mqs.cql`) the backend evaluates
+    exactly; the adapter translates exactly those and the gateway evaluates the others.
     """
 
     pushdown: frozenset[str] = field(default_factory=frozenset)
     max_page_size: int = 1000
+    filter: Callable[[dict[str, Any]], bool] | None = None
 
 
 class NoOptions(BaseModel):
@@ -74,11 +79,13 @@ class Adapter(Protocol):
 
 
 class AdapterFactory(Protocol):
-    """An adapter class: built from its backend's config and the shared HTTP client."""
+    """An adapter class: built from its backend's config, the shared HTTP client and cache."""
 
     Options: type[BaseModel]
 
-    def __call__(self, backend: BackendConfig, client: httpx.AsyncClient) -> Adapter: ...
+    def __call__(
+        self, backend: BackendConfig, client: httpx.AsyncClient, cache: Cache | None = None
+    ) -> Adapter: ...
 
 
 class BackendError(Exception):

@@ -19,6 +19,7 @@ from stac_fastapi.api.models import (
 )
 from stac_fastapi.extensions.pagination import TokenPaginationExtension
 from stac_fastapi.extensions.pagination.request import GETTokenPagination
+from stac_fastapi.extensions.query import QueryExtension
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, DateTimeQueryType
 from starlette.middleware import Middleware
@@ -88,7 +89,7 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         docs_url="/api.html",
         redoc_url=None,
     )
-    extensions: list[Any] = [TokenPaginationExtension()]
+    extensions: list[Any] = [TokenPaginationExtension(), QueryExtension()]
     mixins: list[type[APIRequest]] = [GETTokenPagination]
     items_model = cast(
         type[APIRequest],

@@ -60,8 +60,10 @@ def _validation_message(exc: RequestValidationError) -> str:
     """One readable phrase per offending field (pydantic's union details left out)."""
     messages: dict[str, str] = {}
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        field = loc[0] if loc else ""
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]  # where the field came from, not the field
+        field = ".".join(loc[:2])
         messages.setdefault(field, FIELD_HINTS.get(field, str(err.get("msg", "invalid"))))
     parts = [f"{f}: {m}" if f else m for f, m in list(messages.items())[:5]]
     return "invalid request: " + "; ".join(parts)

@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.base import Adapter, BackendError, BackendPage, Hit
 from mqs.config import BackendConfig
-from mqs.filtering import residual_matches, residual_parts
+from mqs.filtering import Residual, residual_matches, residual_parts
 from mqs.merge import merge_copies
 from mqs.ordering import key_from_values, primary_key, raw_values
 from mqs.paging import Cursor, Position
@@ -69,7 +69,7 @@ class Stream:
     matched: int | None = None
     outcome: Outcome = field(default_factory=Outcome)
     pos: int = 0  # entries before it are all consumed
-    residual: frozenset[str] = frozenset()  # query parts the gateway evaluates for this backend
+    residual: Residual = field(default_factory=Residual)  # what the gateway evaluates itself
 
     def head(self) -> Entry | None:
         while self.pos < len(self.entries) and self.entries[self.pos].consumed:

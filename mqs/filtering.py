@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import cql2
 import shapely
 from shapely.geometry import shape
 
+from mqs.cql import compile_residual, matches, split
 from mqs.ordering import normalise_instant
 from mqs.query import SearchQuery, format_instant
 
@@ -28,21 +31,36 @@ def query_parts(query: SearchQuery) -> frozenset[str]:
     return frozenset(parts)
 
 
-def residual_parts(query: SearchQuery, adapter: Adapter) -> frozenset[str]:
+@dataclass(frozen=True)
+class Residual:
+    """What the gateway evaluates itself for one backend: query parts and filter clauses."""
+
+    parts: frozenset[str] = frozenset()
+    filter: cql2.Expr | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.parts) or self.filter is not None
+
+
+def residual_parts(query: SearchQuery, adapter: Adapter) -> Residual:
     """The parts of ``query`` the backend does not evaluate itself: the gateway must."""
-    return query_parts(query) - adapter.capabilities.pushdown
+    _, rest = split(query.filter, adapter.capabilities.filter)
+    return Residual(query_parts(query) - adapter.capabilities.pushdown, compile_residual(rest))
 
 
-def residual_matches(hit: Hit, query: SearchQuery, residual: frozenset[str]) -> bool:
+def residual_matches(hit: Hit, query: SearchQuery, residual: Residual) -> bool:
     """Whether a backend's item satisfies the ``residual`` parts of ``query``."""
     item = hit.item
-    if "collections" in residual and item.get("collection") not in query.collections:
+    if residual.filter is not None and not matches(residual.filter, item):
         return False
-    if "ids" in residual and hit.product_id not in query.ids:
+    parts = residual.parts
+    if "collections" in parts and item.get("collection") not in query.collections:
         return False
-    if "datetime" in residual and not datetime_matches(item, query):
+    if "ids" in parts and hit.product_id not in query.ids:
         return False
-    return not ("geometry" in residual and not geometry_matches(item, query))
+    if "datetime" in parts and not datetime_matches(item, query):
+        return False
+    return not ("geometry" in parts and not geometry_matches(item, query))
 
 
 def datetime_matches(item: dict[str, Any], query: SearchQuery) -> bool:

@@ -14,6 +14,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from stac_fastapi.types.rfc3339 import rfc3339_str_to_datetime
 
+from mqs.cql import parse_query_extension
 from mqs.errors import InvalidRequest
 
 Interval = tuple[datetime | None, datetime | None]
@@ -44,6 +45,7 @@ class SearchQuery:
     datetime: Interval | None = None
     limit: int = 10
     sortby: tuple[SortField, ...] = DEFAULT_SORT
+    filter: dict[str, Any] | None = None  # CQL2 JSON (see mqs.cql)
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the result set (not the page size): paging tokens are bound to it."""
@@ -54,6 +56,7 @@ class SearchQuery:
             "g": self.intersects,
             "d": [format_instant(t) for t in self.datetime] if self.datetime else None,
             "s": [[s.field, s.direction] for s in self.sortby],
+            "f": self.filter,
         }
 
 
@@ -215,4 +218,5 @@ def build_query(
         geometry=geometry,
         datetime=parse_datetime(dt),
         limit=parse_limit(params.get("limit"), default_limit, max_limit),
+        filter=parse_query_extension(params.get("query")),
     )

@@ -59,7 +59,7 @@ def http_client() -> httpx.AsyncClient:
 async def open_runtime(config: FederationConfig, settings: Settings) -> AsyncIterator[Runtime]:
     http = http_client()
     cache = make_cache(config.cache.url)
-    members = [Member(b, ADAPTERS[b.kind](b, http)) for b in config.backends]
+    members = [Member(b, ADAPTERS[b.kind](b, http, cache)) for b in config.backends]
     codec = TokenCodec(token_secret(settings), config_fingerprint(config), settings.token_ttl_s)
     runtime = Runtime(config, settings, http, cache, Federation(members, config.routing()), codec)
     try:

@@ -11,6 +11,7 @@ from adapters.base import BackendPage, BadBackendResponse, Capabilities, Hit, Pa
 from adapters.http import fetch_json
 from adapters.stac import mapping
 from adapters.stac.query import get_params, same_origin, search_body
+from mqs.cache import Cache
 from mqs.config import BackendConfig
 from mqs.query import SearchQuery
 
@@ -33,7 +34,9 @@ class StacAdapter:
 
     Options: ClassVar[type[BaseModel]] = StacOptions
 
-    def __init__(self, backend: BackendConfig, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, backend: BackendConfig, client: httpx.AsyncClient, cache: Cache | None = None
+    ) -> None:
         self.backend = backend
         self.client = client
         self.options = StacOptions.model_validate(backend.options)

@@ -1,0 +1,98 @@
+"""The Query extension (``query``): one internal CQL2 filter, evaluated where it is exact."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pytest
+from conftest import Archive, LiveFederation, MakeFederation
+from factories import series
+
+ITEMS = series(12, tiles=("33UXQ", "33UWQ"))  # cloud cover i % 7 * 10
+
+
+@pytest.fixture
+def federation(make_federation: MakeFederation) -> LiveFederation:
+    return make_federation(
+        eodc=Archive(ITEMS[::2], emulator={"max_page_size": 3}),
+        cesnet=Archive(ITEMS[1::2] + ITEMS[:4], emulator={"max_page_size": 2}),
+    )
+
+
+def _param(value: object) -> str:
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def _all_ids(url: str, method: str, body: dict[str, object]) -> list[str]:
+    ids: list[str] = []
+    with httpx.Client(timeout=10) as client:
+        if method == "POST":
+            page = client.post(f"{url}/search", json=body).json()
+        else:
+            params = {k: _param(v) for k, v in body.items()}
+            page = client.get(f"{url}/search", params=params).json()
+        while True:
+            ids += [f["id"] for f in page["features"]]
+            link = next((x for x in page["links"] if x["rel"] == "next"), None)
+            if link is None:
+                return ids
+            if link.get("method") == "POST":
+                page = client.post(link["href"], json=link["body"]).json()
+            else:
+                page = client.get(link["href"]).json()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    ("query", "keep"),
+    [
+        ({"eo:cloud_cover": {"lte": 20}}, lambda c: c <= 20),
+        ({"eo:cloud_cover": {"gt": 10, "lt": 50}}, lambda c: 10 < c < 50),
+        ({"eo:cloud_cover": {"in": [0, 60]}}, lambda c: c in (0, 60)),
+        ({"eo:cloud_cover": {"neq": 30}}, lambda c: c != 30),
+    ],
+)
+def test_query_filters_every_page_exactly(
+    federation: LiveFederation, method: str, query: dict[str, object], keep: object
+) -> None:
+    expected = sorted(
+        (i for i in ITEMS if keep(i["properties"]["eo:cloud_cover"])),  # type: ignore[operator]
+        key=lambda i: (i["properties"]["datetime"], i["id"]),
+        reverse=True,
+    )
+    body = {"collections": ["sentinel-2-l2a"], "limit": 3, "query": query}
+    ids = _all_ids(federation.url, method, body)
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(i["id"] for i in expected)
+
+
+def test_startswith_is_a_like_with_wildcards_escaped(federation: LiveFederation) -> None:
+    body = {"limit": 100, "query": {"platform": {"startsWith": "sentinel-2"}}}
+    assert len(_all_ids(federation.url, "POST", body)) == len(ITEMS)
+    body = {"limit": 100, "query": {"platform": {"startsWith": "sentinel_2"}}}
+    assert _all_ids(federation.url, "POST", body) == []  # "_" is literal, not a wildcard
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"eo:cloud_cover": {"between": [1, 2]}},
+        {"eo:cloud_cover": {"lt": [1]}},
+        {"eo:cloud_cover": "low"},
+        ["eo:cloud_cover"],
+    ],
+)
+def test_bad_query_is_a_400(federation: LiveFederation, query: object) -> None:
+    response = httpx.post(f"{federation.url}/search", json={"query": query})
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidParameterValue"
+    assert "query" in response.json()["description"]
+    response = httpx.get(f"{federation.url}/search", params={"query": "{not json"})
+    assert response.status_code == 400
+
+
+def test_query_is_declared_in_conformance(federation: LiveFederation) -> None:
+    classes = httpx.get(f"{federation.url}/conformance").json()["conformsTo"]
+    assert "https://api.stacspec.org/v1.0.0/item-search#query" in classes
