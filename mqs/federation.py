@@ -193,7 +193,10 @@ class _Merger:
     async def run(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while len(out) < self.query.limit:
-            await self._refill([s for s in self.streams if s.head() is None and not s.done])
+            # A page the gateway filtered down to nothing is not the end: fetch on until each
+            # stream has a head or is exhausted.
+            while empty := [s for s in self.streams if s.head() is None and not s.done]:
+                await self._refill(empty)
             heads = [e for s in self.streams if (e := s.head()) is not None]
             if not heads:
                 break

@@ -96,3 +96,15 @@ def test_bad_query_is_a_400(federation: LiveFederation, query: object) -> None:
 def test_query_is_declared_in_conformance(federation: LiveFederation) -> None:
     classes = httpx.get(f"{federation.url}/conformance").json()["conformsTo"]
     assert "https://api.stacspec.org/v1.0.0/item-search#query" in classes
+
+
+def test_pages_filtered_down_to_nothing_do_not_end_the_search(
+    make_federation: MakeFederation,
+) -> None:
+    # The 9 newest products are cloudy: the first backend pages hold no match at all.
+    items = series(12)
+    for item in items[:9]:
+        item["properties"]["eo:cloud_cover"] = 90.0
+    fed = make_federation(eodc=Archive(items, emulator={"max_page_size": 2}))
+    body = {"limit": 2, "query": {"eo:cloud_cover": {"lt": 50}}}
+    assert _all_ids(fed.url, "POST", body) == [i["id"] for i in items[9:]]
