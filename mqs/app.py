@@ -9,6 +9,7 @@ from typing import Any, cast
 import attr
 from brotli_asgi import BrotliMiddleware
 from fastapi import FastAPI, Request
+from pydantic import field_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
@@ -21,7 +22,12 @@ from stac_fastapi.extensions.pagination import TokenPaginationExtension
 from stac_fastapi.extensions.pagination.request import GETTokenPagination
 from stac_fastapi.extensions.query import QueryExtension
 from stac_fastapi.types.config import ApiSettings
-from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, DateTimeQueryType
+from stac_fastapi.types.search import (
+    APIRequest,
+    BaseSearchGetRequest,
+    BaseSearchPostRequest,
+    DateTimeQueryType,
+)
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -46,6 +52,19 @@ class _SearchGetRequest(BaseSearchGetRequest):
     """GET ``/search``; datetime is validated by :mod:`mqs.query` (clear 400 messages)."""
 
     datetime: DateTimeQueryType = attr.ib(default=None)
+
+
+class _SearchPostRequest(BaseSearchPostRequest):
+    """POST ``/search``; a single collection or id given as a string is taken as a list.
+
+    (stac-api-validator sends ``"collections": "id"``; the spec says array. Being lenient here
+    costs nothing and helps clients that made the same mistake.)
+    """
+
+    @field_validator("collections", "ids", mode="before")
+    @classmethod
+    def _one_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 def _backends(request: Request) -> Response:
@@ -114,7 +133,7 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         description=server.description,
         api_version=__version__,
         search_get_request_model=create_get_request_model(extensions, _SearchGetRequest),
-        search_post_request_model=create_post_request_model(extensions),
+        search_post_request_model=create_post_request_model(extensions, _SearchPostRequest),
         items_get_request_model=items_model,
         middlewares=[
             Middleware(BrotliMiddleware),

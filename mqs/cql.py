@@ -21,6 +21,10 @@ Clause = dict[str, Any]
 _COMPARISONS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _LIKE = {"startsWith": "{}%", "endsWith": "%{}", "contains": "%{}%"}
 MAX_QUERY_PROPERTIES = 50
+# Array-valued STAC properties: ``eq`` means "contains", ``in`` "shares an element" on them.
+ARRAY_PROPERTIES = frozenset(
+    {"instruments", "sar:polarizations", "keywords", "federation:backends"}
+)
 MAX_IN_VALUES = 1000
 
 
@@ -61,6 +65,8 @@ def _scalar(prop: str, value: Any) -> Any:
 
 def _query_clause(prop: str, op: str, operand: Any) -> Clause:
     target = {"property": prop}
+    if prop in ARRAY_PROPERTIES and op in ("eq", "neq", "in"):
+        return _array_clause(prop, op, operand)
     if op in _COMPARISONS:
         return {"op": _COMPARISONS[op], "args": [target, _scalar(prop, operand)]}
     if op == "in":
@@ -74,6 +80,16 @@ def _query_clause(prop: str, op: str, operand: Any) -> Clause:
         return {"op": "like", "args": [target, pattern]}
     known = ", ".join([*_COMPARISONS, "in", *_LIKE])
     raise InvalidRequest(f"invalid query on {prop!r}: unknown operator {op!r} (known: {known})")
+
+
+def _array_clause(prop: str, op: str, operand: Any) -> Clause:
+    target = {"property": prop}
+    if op == "in":
+        if not isinstance(operand, list) or not operand or len(operand) > MAX_IN_VALUES:
+            raise InvalidRequest(f"invalid query on {prop!r}: 'in' takes a non-empty list")
+        return {"op": "a_overlaps", "args": [target, [_scalar(prop, v) for v in operand]]}
+    contains = {"op": "a_contains", "args": [target, [_scalar(prop, operand)]]}
+    return contains if op == "eq" else {"op": "not", "args": [contains]}
 
 
 def escape_like(text: str) -> str:

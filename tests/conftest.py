@@ -41,6 +41,7 @@ class Archive:
     options: dict[str, Any] | None = None
     emulator: dict[str, Any] | None = None
     down: bool = False  # configured, but nothing listens on its port
+    auth: dict[str, Any] | None = None  # the backend's `auth:` config (env var names)
 
 
 MakeFederation = Callable[..., LiveFederation]
@@ -70,6 +71,7 @@ def make_federation() -> Iterator[MakeFederation]:
                     "priority": archive.priority,
                     "collections": archive.collections or list(COLLECTIONS),
                     "options": archive.options or {},
+                    **({"auth": archive.auth} if archive.auth else {}),
                 }
             )
         raw = {

@@ -230,7 +230,8 @@ def test_hostile_xml_is_refused() -> None:
 
 
 def test_manifest_files_become_assets_with_safe_hrefs() -> None:
-    manifest = b"""<?xml version="1.0" encoding="UTF-8"?>
+    manifest = (
+        b"""<?xml version="1.0" encoding="UTF-8"?>
 <xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"><dataObjectSection>
 <dataObject ID="IMG_DATA_Band_B04_10m_Tile1_Data">
 <byteStream mimeType="application/octet-stream" size="123"><fileLocation locatorType="URL"
@@ -240,7 +241,9 @@ def test_manifest_files_become_assets_with_safe_hrefs() -> None:
 <fileLocation locatorType="URL" href="../../etc/passwd"/></byteStream></dataObject>
 <dataObject ID="S2_Level-2A_Product_Metadata"><byteStream mimeType="text/xml" size="9">
 <fileLocation locatorType="URL" href="./MTD_MSIL2A.xml"/></byteStream></dataObject>
-</dataObjectSection></xfdu:XFDU>""" % b"T33UXQ_20211024T095031_B04_10m.jp2"
+</dataObjectSection></xfdu:XFDU>"""
+        % b"T33UXQ_20211024T095031_B04_10m.jp2"
+    )
     product = f"{ODATA}/Products('0b1c7a49-8e2f-4d5c-9a7e-2d8b1f7e4c11')"
     assets = file_assets(parse_manifest(manifest), product, "S2B_MSIL2A_X.SAFE")
     assert set(assets) == {"B04_10m", "product_metadata"}

@@ -109,7 +109,7 @@ def q_of(params: dict[str, Any], sets: list[ProductSet] = S2L2A) -> str:
         ),
         pytest.param(
             {"query": {"grid:code": {"eq": "MGRS-33UXQ"}}},
-            f'{COLLECTION} AND tileid:"33UXQ"',
+            f"{COLLECTION} AND identifier:*_T33UXQ_*",
             id="grid-code",
         ),
         pytest.param(
@@ -172,7 +172,7 @@ def test_sort_keys_become_orderby() -> None:
     [
         'x") OR (*:*',
         'S2A_MSIL2A" OR identifier:*',
-        "x\\\") OR (*:*",
+        'x\\") OR (*:*',
         "S2A*",
         "a) OR platformname:(*",
     ],

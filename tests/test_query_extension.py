@@ -108,3 +108,19 @@ def test_pages_filtered_down_to_nothing_do_not_end_the_search(
     fed = make_federation(eodc=Archive(items, emulator={"max_page_size": 2}))
     body = {"limit": 2, "query": {"eo:cloud_cover": {"lt": 50}}}
     assert _all_ids(fed.url, "POST", body) == [i["id"] for i in items[9:]]
+
+
+def test_array_properties_match_by_element(federation: LiveFederation) -> None:
+    every = len({i["id"] for i in ITEMS})
+    assert (
+        len(_all_ids(federation.url, "POST", {"query": {"instruments": {"in": ["msi"]}}})) == every
+    )
+    assert len(_all_ids(federation.url, "GET", {"query": {"instruments": {"eq": "msi"}}})) == every
+    assert _all_ids(federation.url, "POST", {"query": {"instruments": {"neq": "msi"}}}) == []
+
+
+def test_a_single_collection_as_a_string_is_accepted(federation: LiveFederation) -> None:
+    body = {"collections": "sentinel-2-l2a", "ids": ITEMS[0]["id"]}
+    response = httpx.post(f"{federation.url}/search", json=body)
+    assert response.status_code == 200
+    assert [f["id"] for f in response.json()["features"]] == [ITEMS[0]["id"]]

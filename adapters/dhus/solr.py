@@ -180,8 +180,9 @@ def _simple(op: str, prop: str, operand: Any) -> str | None:
     if prop == "platform":
         return _platform(op, operand)
     if prop == "grid:code" and op == "=" and isinstance(operand, str):
+        # DHuS indexes `tileid` for Level-1C only; every S2 name carries `_T<tile>_`.
         found = _MGRS.match(operand)
-        return f"tileid:{phrase(found[1])}" if found else None
+        return f"identifier:*_T{found[1]}_*" if found else None
     return None
 
 
