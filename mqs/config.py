@@ -111,6 +111,9 @@ class BackendConfig(_Strict):
             ADAPTERS[self.kind].Options.model_validate(self.options)
         except ValidationError as exc:
             raise ValueError(format_errors(exc, prefix="options")) from None
+        check = getattr(ADAPTERS[self.kind], "check_collections", None)
+        if check is not None:  # a kind that must understand each collection's mapping
+            check(self.collection_map())
         return self
 
     @property

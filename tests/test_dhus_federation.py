@@ -254,3 +254,37 @@ def test_hub_errors_become_backend_failures_not_crashes(make_federation: MakeFed
     assert body["federation:missing"] == ["cesnet"]
     assert ids(body["features"]) == expected_order(S2)
     assert "Traceback" not in orjson.dumps(body).decode()
+
+
+def test_the_manifest_is_read_once_then_served_from_the_cache(
+    make_federation: MakeFederation,
+) -> None:
+    fed = make_federation(cesnet=Archive(S2, kind="dhus"))
+    hub = fed.emulators["cesnet"]
+    url = f"{fed.url}/collections/sentinel-2-l2a/items/{S2[3]['id']}"
+    with httpx.Client(timeout=20) as client:
+        first = client.get(url).json()
+        before = hub.state.requests
+        second = client.get(url).json()
+    assert hub.state.requests - before == 1  # the id search only; the manifest came from cache
+    assert first["assets"] == second["assets"] and "B04_10m" in second["assets"]
+
+
+def test_a_collection_without_a_known_product_type_is_a_config_error() -> None:
+    from mqs.config import ConfigError, parse_config
+
+    raw = {
+        "collections": {"my-own": {"title": "mine"}, "sentinel-2-l2a": {"title": "L2A"}},
+        "backends": [
+            {
+                "id": "cesnet",
+                "kind": "dhus",
+                "url": "https://dhr1.cesnet.cz",
+                "collections": {"sentinel-2-l2a": "", "my-own": ""},
+            }
+        ],
+    }
+    with pytest.raises(ConfigError, match=r"backends\[0\].*my-own: no DHuS product type"):
+        parse_config(raw)
+    raw["backends"][0]["collections"]["my-own"] = "Sentinel-2/S2MSI2Ap"  # type: ignore[index]
+    assert parse_config(raw).backends[0].kind == "dhus"

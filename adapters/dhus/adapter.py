@@ -59,6 +59,7 @@ class DhusAdapter:
     """A federation member speaking DHuS."""
 
     Options: ClassVar[type[BaseModel]] = DhusOptions
+    check_collections = staticmethod(resolve)  # config validation: every mapping understood
 
     def __init__(
         self, backend: BackendConfig, client: httpx.AsyncClient, cache: Cache | None = None
