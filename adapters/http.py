@@ -16,7 +16,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 def backend_auth(backend: BackendConfig) -> httpx.Auth | None:
     """HTTP credentials read from the environment variables the config names."""
     auth = backend.auth
-    if auth is None:
+    if auth is None or auth.type == "oauth2":  # oauth2 tokens are for downloads, not search
         return None
     if auth.type == "basic":
         user = secret_from_env(auth.username_env) or ""

@@ -68,10 +68,23 @@ class CollectionConfig(_Strict):
 class BackendAuth(_Strict):
     """Credentials are never in the file: only the names of environment variables."""
 
-    type: Literal["basic", "bearer"]
+    type: Literal["basic", "bearer", "oauth2"]
     username_env: str | None = None
     password_env: str | None = None
     token_env: str | None = None
+    # oauth2: a token endpoint (Keycloak) and a client; the password grant when
+    # username_env/password_env are set, else client credentials (client_secret_env).
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> BackendAuth:
+        if self.type == "oauth2" and not (self.token_url and self.client_id):
+            raise ValueError("oauth2 auth needs token_url and client_id")
+        if self.token_url and not self.token_url.startswith(("https://", "http://")):
+            raise ValueError("token_url must be an http(s) URL")
+        return self
 
 
 class BackendConfig(_Strict):
