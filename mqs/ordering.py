@@ -84,3 +84,17 @@ def key_from_values(values: list[Any], sortby: tuple[SortField, ...]) -> tuple[A
         else:
             fake["properties"][sort.field] = value
     return primary_key(fake, sortby)
+
+
+def backend_sort(sortby: tuple[SortField, ...], fields: dict[str, str]) -> list[tuple[str, str]]:
+    """The leading sort keys a backend knows, as (its field name, direction).
+
+    Keys after the first one the backend cannot sort by are dropped: the gateway's merge
+    still orders ties itself, but a backend can only be trusted up to its first unknown key.
+    """
+    keys = []
+    for sort in sortby:
+        if sort.field not in fields:
+            break
+        keys.append((fields[sort.field], sort.direction))
+    return keys

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.dhus.collections import ProductSet
+from mqs.ordering import backend_sort
 from mqs.query import SearchQuery
 
 _NAME_TOKENS = {"S2MSI1C": "_MSIL1C_", "S2MSI2A": "_MSIL2A_", "GRD": "_GRD", "SLC": "_SLC_"}
@@ -65,9 +66,5 @@ def build_filter(query: SearchQuery, sets: list[ProductSet]) -> str | None:
 
 
 def orderby(query: SearchQuery) -> str:
-    keys = []
-    for sort in query.sortby:
-        if sort.field not in SORT_FIELDS:
-            break
-        keys.append(f"{SORT_FIELDS[sort.field]} {sort.direction}")
-    return ",".join(keys) or "ContentDate/Start desc"
+    keys = backend_sort(query.sortby, SORT_FIELDS)
+    return ",".join(f"{field} {direction}" for field, direction in keys) or "ContentDate/Start desc"

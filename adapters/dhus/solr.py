@@ -18,6 +18,7 @@ from shapely.geometry.polygon import orient
 
 from adapters.dhus.collections import ProductSet
 from mqs.cql import Clause, comparison, split
+from mqs.ordering import backend_sort
 from mqs.query import SearchQuery, format_instant
 
 # STAC property -> (DHuS Solr field, value kind). Only these clauses are pushed down.
@@ -225,9 +226,5 @@ SORT_FIELDS = {
 
 def orderby(query: SearchQuery) -> str:
     """DHuS ``orderby`` (``key dir,key dir``): the leading sort keys the backend knows."""
-    keys = []
-    for sort in query.sortby:
-        if sort.field not in SORT_FIELDS:
-            break
-        keys.append(f"{SORT_FIELDS[sort.field]} {sort.direction}")
-    return ",".join(keys) or "beginposition desc"
+    keys = backend_sort(query.sortby, SORT_FIELDS)
+    return ",".join(f"{field} {direction}" for field, direction in keys) or "beginposition desc"
