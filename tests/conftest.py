@@ -49,10 +49,18 @@ MakeFederation = Callable[..., LiveFederation]
 
 @pytest.fixture
 def make_federation() -> Iterator[MakeFederation]:
-    """``make_federation(a=Archive(...), b=Archive(...), server={...})`` -> a live federation."""
+    """``make_federation(a=Archive(...), b=Archive(...), server={...})`` -> a live federation.
+
+    ``extra_collections`` adds canonical collections (id -> config) to the four of
+    ``COLLECTIONS``.
+    """
     stack = ExitStack()
 
-    def make(server: dict[str, Any] | None = None, **archives: Archive) -> LiveFederation:
+    def make(
+        server: dict[str, Any] | None = None,
+        extra_collections: dict[str, dict[str, Any]] | None = None,
+        **archives: Archive,
+    ) -> LiveFederation:
         apps, backends, emulators = [], [], {}
         for bid, archive in archives.items():
             sock = bound_socket()
@@ -76,7 +84,7 @@ def make_federation() -> Iterator[MakeFederation]:
             )
         raw = {
             "server": server or {},
-            "collections": {cid: {"title": cid} for cid in COLLECTIONS},
+            "collections": {cid: {"title": cid} for cid in COLLECTIONS} | (extra_collections or {}),
             "backends": backends,
         }
         config = parse_config(raw)

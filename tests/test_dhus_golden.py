@@ -148,7 +148,7 @@ def test_odata_product_with_attributes() -> None:
     assert props["sar:polarizations"] == ["VV", "VH"] and props["sar:instrument_mode"] == "EW"
     product = item["assets"]["product"]
     assert product["file:size"] == 143549851
-    assert product["file:checksum"] == "d510d5e4df5c38c6e97bf7e7bd540ab21c05"
+    assert product["file:checksum"] == "d50110d5e4df5c38c6e97bf7e7bd540ab21c05"
     # The JTS footprint attribute (lon lat) wins over the GML (lat,lon) one; both agree.
     expected = shapely.Polygon(
         [
@@ -254,4 +254,4 @@ def test_manifest_files_become_assets_with_safe_hrefs() -> None:
     )
     assert band["eo:bands"] == [{"name": "B04", "common_name": "red", "center_wavelength": 0.665}]
     assert band["gsd"] == 10 and band["file:size"] == 123
-    assert band["file:checksum"] == "d5100123456789abcdef0123456789abcdef"
+    assert band["file:checksum"] == "d501100123456789abcdef0123456789abcdef"

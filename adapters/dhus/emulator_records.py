@@ -271,8 +271,8 @@ def _asset_size(item: Item, name: str, family: str, level: str) -> int:
 def _asset_md5(item: Item, name: str) -> str:
     for asset in item.get("assets", {}).values():
         checksum = str(asset.get("file:checksum", ""))
-        if checksum.startswith("d510") and len(checksum) == 36:
-            return checksum[4:].lower()
+        if checksum.startswith("d50110") and len(checksum) == 38:
+            return checksum[6:].lower()
     return hashlib.md5(name.encode()).hexdigest()
 
 

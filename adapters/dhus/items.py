@@ -30,7 +30,7 @@ _PRODUCT_TYPES = (
     (re.compile(r"^S3[A-D]_(.{11})_"), "Sentinel-3", None),
     (re.compile(r"^S5P_[A-Z]{4}_(.{10})_"), "Sentinel-5 Precursor", None),
 )
-MD5_MULTIHASH = "d510"
+MD5_MULTIHASH = "d50110"  # multihash: md5 (code 0xd5 as the varint d501), 16 bytes (0x10)
 _EXTENSIONS = {
     "eo": "eo/v1.1.0",
     "sat": "sat/v1.0.0",

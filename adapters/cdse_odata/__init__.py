@@ -1,0 +1,1 @@
+"""Copernicus Data Space Ecosystem OData catalogue (kind ``cdse-odata``)."""

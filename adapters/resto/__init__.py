@@ -1,0 +1,1 @@
+"""Backend kind ``resto``: the resto OpenSearch JSON API (CDSE catalogue, CreoDIAS finder)."""

@@ -1,0 +1,1 @@
+"""Adapter kind ``terrascope``: VITO's Terrascope OpenSearch catalogue (GeoJSON answers)."""
