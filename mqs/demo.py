@@ -57,7 +57,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
             (make_server(create_app(config, Settings()), gateway_sock, "info"), gateway_sock)
         )
         for backend in config.backends:
-            print(f"  emulated backend {backend.id:<10} {backend.kind:<6} {backend.url}")
+            print(f"  emulated backend {backend.id:<10} {backend.kind:<10} {backend.url}")
         print(f"MQS demo gateway on {url_of(gateway_sock)}/  (Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_all(servers))

@@ -46,6 +46,9 @@ DEMO_ARCHIVES: tuple[ArchiveSpec, ...] = (
     ArchiveSpec("element84", ("sentinel-2-l2a",), 0.8, id_style="earth-search"),
     ArchiveSpec("cesnet", COLLECTIONS, 0.6),
     ArchiveSpec("grnet", ("sentinel-1-grd", "sentinel-2-l1c", "sentinel-2-l2a"), 0.5),
+    ArchiveSpec("cdse", COLLECTIONS, 0.7),
+    ArchiveSpec("creodias", ("sentinel-1-grd", "sentinel-2-l1c", "sentinel-2-l2a"), 0.4),
+    ArchiveSpec("vito", ("sentinel-1-grd", "sentinel-2-l1c"), 0.4),
 )
 
 _EXT = "https://stac-extensions.github.io/{}/schema.json"

@@ -143,7 +143,15 @@ def test_demo_serves_a_federation_until_interrupted() -> None:
         url = f"http://127.0.0.1:{port}"
         _wait_for(url + "/", proc)
         backends = httpx.get(url + "/backends").json()["backends"]
-        assert {b["id"] for b in backends} == {"eodc", "element84", "cesnet", "grnet"}
+        assert {(b["id"], b["kind"]) for b in backends} == {
+            ("eodc", "stac"),
+            ("element84", "stac"),
+            ("cesnet", "dhus"),
+            ("grnet", "dhus"),
+            ("cdse", "cdse-odata"),
+            ("creodias", "resto"),
+            ("vito", "terrascope"),
+        }
         page = httpx.get(url + "/search", params={"collections": "sentinel-2-l2a", "limit": 50})
         merged = [
             f for f in page.json()["features"] if len(f["properties"]["federation:backends"]) > 1
