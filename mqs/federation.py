@@ -120,7 +120,7 @@ class Federation:
         items = await _Merger(streams, query, frontier).run()
         return SearchResult(
             items=items,
-            next_position=_next_position(streams, query, items),
+            next_position=_next_position(streams, query, items, position),
             matched=_exact_matched(streams, position),
             outcomes={s.member.config.id: s.outcome for s in streams},
         )
@@ -141,7 +141,7 @@ class Federation:
 
     @staticmethod
     def _frontier(query: SearchQuery, position: Position | None) -> tuple[Any, ...] | None:
-        if position is None:
+        if position is None or position.frontier is None:
             return None
         return (key_from_values(position.frontier, query.sortby), position.last_id)
 
@@ -189,20 +189,25 @@ class _Merger:
         self.streams = streams
         self.query = query
         self.frontier = frontier
+        self.paused = False  # a stream read MAX_PAGES_PER_STREAM pages: end the page early
 
     async def run(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while len(out) < self.query.limit:
             # A page the gateway filtered down to nothing is not the end: fetch on until each
             # stream has a head or is exhausted.
-            while empty := [s for s in self.streams if s.head() is None and not s.done]:
+            while not self.paused and (
+                empty := [s for s in self.streams if s.head() is None and not s.done]
+            ):
                 await self._refill(empty)
             heads = [e for s in self.streams if (e := s.head()) is not None]
-            if not heads:
+            if self.paused or not heads:
                 break
             key = min(e.key for e in heads)
-            while pending := [s for s in self.streams if not s.passed(key)]:
+            while not self.paused and (pending := [s for s in self.streams if not s.passed(key)]):
                 await self._refill(pending)
+            if self.paused:
+                break
             self._emit_group(key, out)
         return out
 
@@ -234,10 +239,14 @@ class _Merger:
         first = not stream.states
         state = stream.cursor.state if first else stream.next_state
         if len(stream.states) >= MAX_PAGES_PER_STREAM:
-            self._fail(stream, "error", "too many pages without progress")
+            # This request has read enough: the page ends here and its token resumes the scan.
+            self.paused = True
             return
         page = await self._call(stream, state)
         if page is None:
+            return
+        if page.next_state is not None and page.next_state == state:
+            self._fail(stream, "error", "the backend answers the same page again")
             return
         stream.states.append(state)
         stream.next_state = page.next_state
@@ -283,7 +292,10 @@ class _Merger:
 
 
 def _next_position(
-    streams: list[Stream], query: SearchQuery, items: list[dict[str, Any]]
+    streams: list[Stream],
+    query: SearchQuery,
+    items: list[dict[str, Any]],
+    previous: Position | None,
 ) -> Position | None:
     cursors: dict[str, Cursor] = {}
     more = False
@@ -300,8 +312,14 @@ def _next_position(
             more = True
         else:
             cursors[bid] = Cursor(None, done=True)
-    if not more or not items:
+    if not more:
         return None
+    if not items:  # a page that ended early with nothing yet: the frontier stays where it was
+        return (
+            Position(previous.frontier, previous.last_id, cursors)
+            if previous
+            else Position(None, None, cursors)
+        )
     last = items[-1]
     return Position(raw_values(last, query.sortby), last["id"], cursors)
 

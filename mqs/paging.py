@@ -37,8 +37,8 @@ class Cursor:
 class Position:
     """The merge frontier and every backend's cursor."""
 
-    frontier: list[Any]
-    last_id: str
+    frontier: list[Any] | None  # None: nothing returned yet (a page that ended early)
+    last_id: str | None
     cursors: dict[str, Cursor]
 
 
@@ -91,7 +91,9 @@ class TokenCodec:
                 str(bid): Cursor(state=c[0], offset=int(c[1]), done=bool(c[2]), failed=c[3])
                 for bid, c in payload["b"].items()
             }
-            position = Position(list(payload["f"]), str(payload["l"]), cursors)
+            frontier = None if payload["f"] is None else list(payload["f"])
+            last_id = None if payload["l"] is None else str(payload["l"])
+            position = Position(frontier, last_id, cursors)
         except Exception:
             raise InvalidRequest("invalid paging token: malformed") from None
         if payload.get("c") != self._config:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import Archive, MakeFederation
 from factories import BASE_TIME, TILE_BBOX, s2_item, s2_name, series
+from searching import all_pages, expected_order, ids
 from stac_schema import item_errors
 
 from adapters.cdse_odata.emulator import TOKEN_PATH
@@ -19,30 +20,6 @@ from mqs.demodata import generate_catalogue
 S2 = series(8, tiles=("33UXQ", "33UWQ", "33UVQ"))  # 24 products; tiles share datetimes
 DEMO = generate_catalogue()["cesnet"]  # S1 GRD/SLC and S2 L1C/L2A products over Czechia
 CDSE = "cdse-odata"
-
-
-def all_pages(url: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    features: list[dict[str, Any]] = []
-    with httpx.Client(timeout=20) as client:
-        page = client.post(f"{url}/search", json=body).json()
-        while True:
-            assert "features" in page, page
-            assert "federation:missing" not in page, page
-            features += page["features"]
-            link = next((x for x in page["links"] if x["rel"] == "next"), None)
-            if link is None:
-                return features
-            page = client.post(link["href"], json=link["body"]).json()
-
-
-def ids(features: list[dict[str, Any]]) -> list[str]:
-    return [f["id"] for f in features]
-
-
-def expected_order(items: list[dict[str, Any]]) -> list[str]:
-    ordered = sorted(items, key=lambda i: i["id"])
-    ordered.sort(key=lambda i: i["properties"]["datetime"], reverse=True)
-    return [i["id"] for i in ordered]
 
 
 def test_a_product_in_cdse_and_a_stac_archive_is_one_item_with_both_downloads(

@@ -124,3 +124,19 @@ def test_a_single_collection_as_a_string_is_accepted(federation: LiveFederation)
     response = httpx.post(f"{federation.url}/search", json=body)
     assert response.status_code == 200
     assert [f["id"] for f in response.json()["features"]] == [ITEMS[0]["id"]]
+
+
+def test_a_long_scan_for_a_rare_match_pages_on_instead_of_failing(
+    make_federation: MakeFederation,
+) -> None:
+    # 120 cloudy products before the first clear one, one product per backend page: more
+    # backend pages than one request may read. Pages end early (even empty) and go on.
+    items = series(122, step_h=6)
+    for item in items[:120]:
+        item["properties"]["eo:cloud_cover"] = 90.0
+    fed = make_federation(eodc=Archive(items, emulator={"max_page_size": 1}))
+    body = {"limit": 1, "query": {"eo:cloud_cover": {"lt": 50}}}
+    first = httpx.post(f"{fed.url}/search", json=body).json()
+    assert first["features"] == [] and "federation:missing" not in first
+    assert any(link["rel"] == "next" for link in first["links"])
+    assert _all_ids(fed.url, "POST", body) == [i["id"] for i in items[120:]]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from conftest import Archive, MakeFederation
 from factories import TILE_BBOX, s2_item, series
+from searching import all_pages, expected_order, ids
 from stac_schema import item_errors
 
 from mqs.demodata import generate_catalogue
@@ -31,30 +32,6 @@ GRD = next(i for i in DEMO if i["collection"] == "sentinel-1-grd")
 def vito(items: list[dict[str, Any]], **kwargs: Any) -> Archive:
     collections = kwargs.pop("collections", COLLECTIONS)
     return Archive(items, kind="terrascope", collections=collections, **kwargs)
-
-
-def all_pages(url: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    features: list[dict[str, Any]] = []
-    with httpx.Client(timeout=30) as client:
-        page = client.post(f"{url}/search", json=body).json()
-        while True:
-            assert "features" in page, page
-            assert "federation:missing" not in page, page
-            features += page["features"]
-            link = next((x for x in page["links"] if x["rel"] == "next"), None)
-            if link is None:
-                return features
-            page = client.post(link["href"], json=link["body"]).json()
-
-
-def ids(features: list[dict[str, Any]]) -> list[str]:
-    return [f["id"] for f in features]
-
-
-def expected_order(items: list[dict[str, Any]]) -> list[str]:
-    ordered = sorted(items, key=lambda i: i["id"])
-    ordered.sort(key=lambda i: i["properties"]["datetime"], reverse=True)
-    return [i["id"] for i in ordered]
 
 
 def test_a_product_in_terrascope_and_a_stac_archive_is_one_item_with_both_downloads(

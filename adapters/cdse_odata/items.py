@@ -25,16 +25,8 @@ import shapely
 from adapters.cdse_odata.collections import ProductSet, collection_of
 from adapters.cdse_odata.mapping import UUID, attributes, checksum, footprint, quicklook_id
 from adapters.cdse_odata.query import NAME_SUFFIXES
+from adapters.stacitem import stac_extensions
 
-EXT = "https://stac-extensions.github.io/{}/schema.json"
-_EXTENSIONS = {
-    "eo": "eo/v1.1.0",
-    "sat": "sat/v1.0.0",
-    "sar": "sar/v1.0.0",
-    "grid": "grid/v1.1.0",
-    "processing": "processing/v1.2.0",
-    "product": "product/v0.1.0",
-}
 _PREFIXES = {"S1": "SENTINEL-1", "S2": "SENTINEL-2", "S3": "SENTINEL-3", "S5": "SENTINEL-5P"}
 _INSTRUMENTS = {"SENTINEL-1": "sar", "SENTINEL-2": "msi"}
 _LEVELS = {"LEVEL0": "L0", "LEVEL1": "L1", "LEVEL2": "L2", "S2MSI1C": "L1C", "S2MSI2A": "L2A"}
@@ -201,13 +193,12 @@ def to_item(
     props = properties(product, attrs)
     if collection is None or props["datetime"] is None:
         return None
-    found, asset_extensions = assets(product, odata_root)
-    extensions = {_EXTENSIONS[k.split(":")[0]] for k in props if k.split(":")[0] in _EXTENSIONS}
+    found, _ = assets(product, odata_root)
     product_url = f"{odata_root}/Products({product['Id']})"
     item: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": [EXT.format(e) for e in sorted(extensions | set(asset_extensions))],
+        "stac_extensions": stac_extensions(props, found),
         "id": product_id(name),
         "collection": collection,
         "geometry": None,

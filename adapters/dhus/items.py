@@ -16,8 +16,8 @@ import shapely
 
 from adapters.dhus.collections import ProductSet, collection_of
 from adapters.dhus.mapping import Record
+from adapters.stacitem import stac_extensions
 
-EXT = "https://stac-extensions.github.io/{}/schema.json"
 _GML_COORDS = re.compile(r"<gml:coordinates>([^<]*)</gml:coordinates>")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _UUID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
@@ -31,14 +31,6 @@ _PRODUCT_TYPES = (
     (re.compile(r"^S5P_[A-Z]{4}_(.{10})_"), "Sentinel-5 Precursor", None),
 )
 MD5_MULTIHASH = "d50110"  # multihash: md5 (code 0xd5 as the varint d501), 16 bytes (0x10)
-_EXTENSIONS = {
-    "eo": "eo/v1.1.0",
-    "sat": "sat/v1.0.0",
-    "sar": "sar/v1.0.0",
-    "grid": "grid/v1.1.0",
-    "processing": "processing/v1.2.0",
-    "product": "product/v0.1.0",
-}  # multihash: md5 (0xd5), 16 bytes (0x10)
 
 
 def name_facts(name: str) -> tuple[str | None, str | None]:
@@ -95,7 +87,7 @@ def _platform(record: Record) -> str | None:
     return f"sentinel-{found[1]}{found[2].lower()}" if found else None
 
 
-def _properties(record: Record) -> tuple[dict[str, Any], list[str]]:
+def _properties(record: Record) -> dict[str, Any]:
     f = record.fields
     begin, end = f.get("beginposition"), f.get("endposition")
     props: dict[str, Any] = {"datetime": begin}
@@ -123,7 +115,7 @@ def _properties(record: Record) -> tuple[dict[str, Any], list[str]]:
         props["processing:version"] = f["processingbaseline"]
     if f.get("producttype"):
         props["product:type"] = f["producttype"]
-    return props, sorted({_EXTENSIONS[k.split(":")[0]] for k in props if ":" in k})
+    return props
 
 
 def _sat(f: dict[str, str], props: dict[str, Any]) -> None:
@@ -150,9 +142,9 @@ def odata_product_url(odata_root: str, uuid: str) -> str:
     return f"{odata_root}/Products('{quote(uuid, safe='-')}')"
 
 
-def _assets(record: Record, odata_root: str) -> tuple[dict[str, Any], list[str]]:
+def _assets(record: Record, odata_root: str) -> dict[str, Any]:
     if not _UUID.match(record.uuid):
-        return {}, []
+        return {}
     product = odata_product_url(odata_root, record.uuid)
     data: dict[str, Any] = {
         "href": f"{product}/$value",
@@ -179,7 +171,7 @@ def _assets(record: Record, odata_root: str) -> tuple[dict[str, Any], list[str]]
         "title": "Quick-look",
         "roles": ["thumbnail"],
     }
-    return assets, ["file/v2.1.0"] if "file:size" in data or "file:checksum" in data else []
+    return assets
 
 
 def to_item(record: Record, sets: dict[str, ProductSet], odata_root: str) -> dict[str, Any] | None:
@@ -193,13 +185,12 @@ def to_item(record: Record, sets: dict[str, ProductSet], odata_root: str) -> dic
     shape = footprint(record)
     if collection is None or not name or not record.fields.get("beginposition"):
         return None
-    props, extensions = _properties(record)
-    assets, asset_extensions = _assets(record, odata_root)
-    extensions = sorted(set(extensions + asset_extensions))
+    props = _properties(record)
+    assets = _assets(record, odata_root)
     item: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": [EXT.format(e) for e in extensions],
+        "stac_extensions": stac_extensions(props, assets),
         "id": name,
         "collection": collection,
         "geometry": None,

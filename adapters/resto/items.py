@@ -20,18 +20,9 @@ from shapely.geometry import shape
 
 from adapters.resto.collections import collection_key, family
 from adapters.resto.mapping import Record, as_dict, parse_instant, record_properties
+from adapters.stacitem import stac_extensions
 from mqs.identity import product_name
 
-EXT = "https://stac-extensions.github.io/{}/schema.json"
-_EXTENSIONS = {
-    "eo": "eo/v1.1.0",
-    "sat": "sat/v1.0.0",
-    "sar": "sar/v1.0.0",
-    "grid": "grid/v1.1.0",
-    "processing": "processing/v1.2.0",
-    "product": "product/v0.1.0",
-    "file": "file/v2.1.0",
-}
 _PLATFORM = re.compile(r"^S(\d)([A-D])$")
 _NAME_PLATFORM = re.compile(r"^S(\d)([A-D])_")
 _S2_NAME = re.compile(r"^S2[A-D]_MSI(L1C|L2A)_\d{8}T\d{6}_N(\d{2})(\d{2})_R\d{3}_T(\d{2}[A-Z]{3})_")
@@ -181,13 +172,6 @@ def _via(props: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"rel": "via", "href": own, "type": "application/json"}] if _http(own) else []
 
 
-def _extensions(props: dict[str, Any], assets: dict[str, Any]) -> list[str]:
-    prefixes = {k.split(":")[0] for k in props if ":" in k}
-    if any("file:size" in a for a in assets.values()):
-        prefixes.add("file")
-    return [EXT.format(_EXTENSIONS[p]) for p in sorted(prefixes) if p in _EXTENSIONS]
-
-
 def to_item(record: Record, collection: str) -> dict[str, Any] | None:
     """The STAC item of ``record`` in canonical ``collection``; None when it has no name or
     no readable sensing start."""
@@ -203,7 +187,7 @@ def to_item(record: Record, collection: str) -> dict[str, Any] | None:
     item: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": _extensions(properties, assets),
+        "stac_extensions": stac_extensions(properties, assets),
         "id": name,
         "collection": collection,
         "geometry": None,

@@ -18,20 +18,12 @@ import shapely
 from shapely.geometry import shape
 
 from adapters.base import Hit
+from adapters.stacitem import stac_extensions
 from adapters.terrascope.collections import TerrascopeCollection
 from mqs.errors import InvalidRequest
 from mqs.identity import product_name
 from mqs.query import format_instant, parse_instant
 
-EXT = "https://stac-extensions.github.io/{}/schema.json"
-_EXTENSIONS = {
-    "eo": "eo/v1.1.0",
-    "sat": "sat/v1.0.0",
-    "sar": "sar/v1.0.0",
-    "grid": "grid/v1.1.0",
-    "processing": "processing/v1.2.0",
-    "product": "product/v0.1.0",
-}
 SENTINEL_NAME = re.compile(
     r"^(S1[A-D]_[A-Z0-9]{2}_[A-Z0-9_]{4}_\d[A-Z_]{3}_\d{8}T\d{6}_\d{8}T\d{6}_\w{6}_\w{6}_\w{4}"
     r"|S2[A-D]_MSI(L1C|L2A)_\d{8}T\d{6}_N\d{4}_R\d{3}_T\w{5}_\d{8}T\d{6}"
@@ -266,13 +258,10 @@ def to_hit(feature: Any, collection: str, spec: TerrascopeCollection) -> Hit | N
         return None
     links = props.get("links") if isinstance(props.get("links"), dict) else {}
     assets = _link_assets(links, product_id, not spec.derived)
-    extensions = {_EXTENSIONS[k.split(":")[0]] for k in properties_ if ":" in k}
-    if any("file:size" in a for a in assets.values()):
-        extensions.add("file/v2.1.0")
     item: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": [EXT.format(e) for e in sorted(extensions)],
+        "stac_extensions": stac_extensions(properties_, assets),
         "id": product_id,
         "collection": collection,
         "geometry": None,
