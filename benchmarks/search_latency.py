@@ -1,4 +1,4 @@
-"""Latency of federated searches over the demo federation (4 emulated archives, loopback).
+"""Latency of federated searches over the demo federation (7 emulated archives, loopback).
 
 Run: ``.venv/bin/python benchmarks/search_latency.py [--rounds N]``. Prints p50/p95 per
 search kind and the gateway process's CPU time per search (emulators run in the same
@@ -67,7 +67,7 @@ def main() -> None:
                 r = results[name]
                 print(
                     f"{name:<28} p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  "
-                    f"cpu/search {r['cpu_ms']:6.1f} ms (gateway + 4 emulators)"
+                    f"cpu/search {r['cpu_ms']:6.1f} ms (gateway + 7 emulators)"
                 )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
