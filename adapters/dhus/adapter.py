@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import BackendPage, BadBackendResponse, Capabilities, Hit, PageState
 from adapters.dhus import manifest, odata, solr
 from adapters.dhus.collections import ProductSet, resolve
-from adapters.dhus.items import odata_product_url, to_item
+from adapters.dhus.items import to_item
 from adapters.dhus.mapping import (
     Feed,
     FeedError,
@@ -203,4 +203,4 @@ def _json_feed(raw: bytes | None) -> Feed:
     return parse_json_feed(body)
 
 
-__all__ = ["DhusAdapter", "DhusOptions", "odata_product_url"]
+__all__ = ["DhusAdapter", "DhusOptions"]

@@ -42,8 +42,6 @@ class Record:
     fields: dict[str, str] = field(default_factory=dict)
     size: int | None = None  # exact bytes (OData ContentLength)
     md5: str | None = None
-    online: bool | None = None
-    eviction: str | None = None
 
     @property
     def name(self) -> str:
@@ -215,12 +213,9 @@ def odata_record(product: dict[str, Any]) -> Record:
     fields.update({k: str(v) for k, v in known.items() if v and k not in fields})
     checksum = product.get("Checksum") or {}
     md5 = checksum.get("Value") if str(checksum.get("Algorithm", "")).upper() == "MD5" else None
-    online = product.get("Online")
     return Record(
         uuid=str(product.get("Id", "")),
         fields=fields,
         size=_int(product.get("ContentLength")),
         md5=str(md5) if md5 else None,
-        online=online if isinstance(online, bool) else None,
-        eviction=odata_instant(product.get("EvictionDate")),
     )
