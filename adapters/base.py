@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from mqs.cache import Cache
     from mqs.config import BackendConfig
-    from mqs.query import SearchQuery
+    from mqs.query import SearchQuery, SortField
 
 PageState = dict[str, Any]
 """A backend's own cursor (JSON-serialisable): what to send to get one page."""
@@ -51,6 +51,21 @@ class Capabilities:
     pushdown: frozenset[str] = field(default_factory=frozenset)
     max_page_size: int = 1000
     filter: Callable[[dict[str, Any]], bool] | None = None
+    # The order the backend returns: the leading ``sortby`` keys it sorts by, exactly as the
+    # gateway orders (missing values last in either direction). ``sortable`` None: any field.
+    sortable: frozenset[str] | None = frozenset({"datetime"})
+    sort_keys: int = 1
+    sort_directions: frozenset[str] = frozenset({"asc", "desc"})
+
+    def sorted_prefix(self, sortby: tuple[SortField, ...]) -> int:
+        """How many leading keys of ``sortby`` the backend's order honours."""
+        count = 0
+        for sort in sortby[: self.sort_keys]:
+            known = self.sortable is None or sort.field in self.sortable
+            if not known or sort.direction not in self.sort_directions:
+                break
+            count += 1
+        return count
 
 
 class NoOptions(BaseModel):

@@ -97,6 +97,8 @@ class BackendConfig(_Strict):
     collections: list[str] | dict[str, str | dict[str, Any]]
     options: dict[str, Any] = {}
     auth: BackendAuth | None = None
+    # Send filter clauses the backend can evaluate (false: the gateway evaluates all of them).
+    filter_pushdown: bool = True
 
     @field_validator("url")
     @classmethod

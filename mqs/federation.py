@@ -18,6 +18,7 @@ from typing import Any
 
 from adapters.base import Adapter, BackendError, BackendPage, Hit
 from mqs.config import BackendConfig
+from mqs.errors import InvalidRequest
 from mqs.filtering import Residual, residual_matches, residual_parts
 from mqs.merge import merge_copies
 from mqs.ordering import key_from_values, primary_key, raw_values
@@ -70,6 +71,8 @@ class Stream:
     outcome: Outcome = field(default_factory=Outcome)
     pos: int = 0  # entries before it are all consumed
     residual: Residual = field(default_factory=Residual)  # what the gateway evaluates itself
+    prefix: int = 1  # how many leading sort keys the backend's order honours
+    seen: tuple[Any, ...] | None = None  # the last hit's key prefix, in the backend's order
 
     def head(self) -> Entry | None:
         while self.pos < len(self.entries) and self.entries[self.pos].consumed:
@@ -87,7 +90,8 @@ class Stream:
         return run
 
     def passed(self, key: tuple[Any, ...]) -> bool:
-        return self.done or bool(self.entries and self.entries[-1].key > key)
+        """Whether no later hit of this stream can sort before ``key``."""
+        return self.done or (self.seen is not None and self.seen > key[: self.prefix])
 
 
 @dataclass
@@ -117,23 +121,33 @@ class Federation:
     async def search(self, query: SearchQuery, position: Position | None) -> SearchResult:
         streams = self._open_streams(query, position)
         frontier = self._frontier(query, position)
-        items = await _Merger(streams, query, frontier).run()
+        merger = _Merger(streams, query, frontier)
+        items = await merger.run()
+        next_position = _next_position(streams, query, items, position)
+        if merger.paused and not items and _stalled(streams, position, next_position):
+            next_position = _next_position(streams, query, items, position)
         return SearchResult(
             items=items,
-            next_position=_next_position(streams, query, items, position),
+            next_position=next_position,
             matched=_exact_matched(streams, position),
             outcomes={s.member.config.id: s.outcome for s in streams},
         )
 
     def _open_streams(self, query: SearchQuery, position: Position | None) -> list[Stream]:
         streams = []
-        for member, cids in self.members_for(query.collections):
+        members = self.members_for(query.collections)
+        _check_sortable(query, [m for m, _ in members])
+        for member, cids in members:
             cursor = Cursor(state=None)
             if position is not None:
                 cursor = position.cursors.get(member.config.id, Cursor(None, done=True))
-            backend_query = replace(query, collections=cids)
-            residual = residual_parts(backend_query, member.adapter)
+            pushdown = member.config.filter_pushdown
+            backend_query = replace(
+                query, collections=cids, filter=query.filter if pushdown else None
+            )
+            residual = residual_parts(query, member.adapter, pushdown)
             stream = Stream(member, backend_query, cursor, done=cursor.done, residual=residual)
+            stream.prefix = member.adapter.capabilities.sorted_prefix(query.sortby)
             if cursor.failed:
                 stream.outcome = Outcome(status="error", detail=cursor.failed)
             streams.append(stream)
@@ -157,6 +171,49 @@ class Federation:
             return None, outcomes
         copies.sort(key=lambda c: (-c[0].priority, c[0].id))
         return merge_copies(product_id, copies), outcomes
+
+
+def _stalled(streams: list[Stream], previous: Position | None, following: Position | None) -> bool:
+    """A page that read its budget without moving any cursor would repeat forever.
+
+    That happens when a backend sorts by fewer keys than asked and one run of equal leading
+    keys spans more pages than a request may read: the streams still inside it fail.
+    """
+    if following is None:
+        return False
+    start = previous.cursors if previous is not None else {}
+    stuck = [
+        s
+        for s in streams
+        if not s.done
+        and following.cursors.get(s.member.config.id) == start.get(s.member.config.id, Cursor(None))
+    ]
+    if len(stuck) < len([s for s in streams if not s.done]):
+        return False
+    for stream in stuck:
+        _Merger._fail(
+            stream, "error", f"cannot order this search within {MAX_PAGES_PER_STREAM} pages"
+        )
+    return True
+
+
+def _check_sortable(query: SearchQuery, members: list[Member]) -> None:
+    """A 400 when a backend of the search cannot order by the first sort key."""
+    first = query.sortby[0]
+    unable = [m for m in members if m.adapter.capabilities.sorted_prefix(query.sortby) == 0]
+    if not unable:
+        return
+    names = ", ".join(repr(m.config.id) for m in unable)
+    common = set.intersection(*(_sortable(m) for m in members)) if members else set()
+    hint = f"; every backend here sorts by: {', '.join(sorted(common))}" if common else ""
+    raise InvalidRequest(
+        f"cannot sort by {first.field} {first.direction}: backend(s) {names} cannot{hint}"
+    )
+
+
+def _sortable(member: Member) -> set[str]:
+    sortable = member.adapter.capabilities.sortable
+    return set(sortable) if sortable is not None else {"datetime", "id", "eo:cloud_cover"}
 
 
 async def _get_one(member: Member, collection: str, product_id: str) -> tuple[Hit | None, Outcome]:
@@ -257,16 +314,31 @@ class _Merger:
         self._buffer(stream, page, len(stream.states) - 1, skip)
 
     def _buffer(self, stream: Stream, page: BackendPage, page_no: int, skip: int) -> None:
+        """Keep the page's wanted hits, in the merge order; check the backend's order."""
         fresh = []
+        sortby = self.query.sortby
+        by_id = any(s.field == "id" for s in sortby)
         for offset, hit in enumerate(page.hits):
-            if offset < skip or not residual_matches(hit, stream.query, stream.residual):
+            item = {**hit.item, "id": hit.product_id} if by_id else hit.item
+            key = primary_key(item, sortby)
+            head = key[: stream.prefix]
+            if stream.seen is not None and head < stream.seen:
+                shown = ",".join(f"{s.field} {s.direction}" for s in sortby[: stream.prefix])
+                self._fail(stream, "error", f"the backend's items are not sorted by {shown}")
+                stream.entries.clear()
+                return
+            stream.seen = head
+            if offset < skip or not residual_matches(hit, self.query, stream.residual):
                 continue
-            key = primary_key(hit.item, self.query.sortby)
             if self.frontier is not None and (key, hit.product_id) <= self.frontier:
                 continue
             fresh.append(Entry(page_no, offset, key, hit))
-        fresh.sort(key=lambda e: e.key)
-        stream.entries.extend(fresh)
+        # Hits equal on the keys the backend sorts by may come in any order, across pages.
+        waiting = [e for e in stream.entries[stream.pos :] if not e.consumed]
+        stream.entries = sorted(waiting + fresh, key=lambda e: e.key) if waiting else fresh
+        if not waiting:
+            fresh.sort(key=lambda e: e.key)
+        stream.pos = 0
 
     async def _call(self, stream: Stream, state: dict[str, Any] | None) -> BackendPage | None:
         member = stream.member

@@ -10,8 +10,9 @@ import shapely
 from shapely.geometry import shape
 
 from mqs.cql import compile_residual, matches, split
+from mqs.literals import format_instant
 from mqs.ordering import normalise_instant
-from mqs.query import SearchQuery, format_instant
+from mqs.query import SearchQuery
 
 if TYPE_CHECKING:
     from adapters.base import Adapter, Hit
@@ -42,17 +43,23 @@ class Residual:
         return bool(self.parts) or self.filter is not None
 
 
-def residual_parts(query: SearchQuery, adapter: Adapter) -> Residual:
-    """The parts of ``query`` the backend does not evaluate itself: the gateway must."""
-    _, rest = split(query.filter, adapter.capabilities.filter)
+def residual_parts(query: SearchQuery, adapter: Adapter, pushdown: bool = True) -> Residual:
+    """The parts of ``query`` the backend does not evaluate itself: the gateway must.
+
+    With ``pushdown`` off the backend is sent no filter clause and the gateway evaluates all.
+    """
+    _, rest = split(query.filter, adapter.capabilities.filter if pushdown else None)
     return Residual(query_parts(query) - adapter.capabilities.pushdown, compile_residual(rest))
 
 
 def residual_matches(hit: Hit, query: SearchQuery, residual: Residual) -> bool:
     """Whether a backend's item satisfies the ``residual`` parts of ``query``."""
     item = hit.item
-    if residual.filter is not None and not matches(residual.filter, item):
-        return False
+    if residual.filter is not None:
+        # the filter's ``id`` is the product name, whatever the backend calls its item
+        view = item if item.get("id") == hit.product_id else {**item, "id": hit.product_id}
+        if not matches(residual.filter, view):
+            return False
     parts = residual.parts
     if "collections" in parts and item.get("collection") not in query.collections:
         return False

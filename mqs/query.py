@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import iso8601
 import orjson
 import shapely
-from shapely.geometry import box, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from stac_fastapi.types.rfc3339 import rfc3339_str_to_datetime
 
-from mqs.cql import parse_query_extension
+from mqs.cql import Clause, and_of, conjuncts, parse_query_extension
+from mqs.cqlfilter import parse_filter
 from mqs.errors import InvalidRequest
+from mqs.hints import Lifted, lift
+from mqs.literals import bbox_geometry, format_instant, parse_instant
 
 Interval = tuple[datetime | None, datetime | None]
 
 MAX_IDS = 1000
 MAX_ID_LENGTH = 256
 MAX_VERTICES = 10_000
+MAX_SORT_KEYS = 5
 
 
 @dataclass(frozen=True)
@@ -60,26 +62,6 @@ class SearchQuery:
         }
 
 
-def format_instant(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with a ``Z``, millisecond precision when there is a fraction."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    spec = "milliseconds" if value.microsecond else "seconds"
-    return value.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def parse_instant(text: str) -> datetime:
-    """A strict RFC 3339 date-time (``2021-10-01T00:00:00Z``, offsets as ``+01:00``)."""
-    try:
-        value = rfc3339_str_to_datetime(text.strip())
-    except (ValueError, iso8601.ParseError):
-        raise InvalidRequest(
-            f"invalid datetime {text[:64]!r}: expected RFC 3339, e.g. 2021-10-01T00:00:00Z"
-        ) from None
-    return value.astimezone(UTC)
-
-
 def parse_datetime(text: str | None) -> Interval | None:
     """``instant``, ``start/end``, ``../end``, ``start/..`` (an empty end is open too)."""
     if text is None or text == "":
@@ -116,13 +98,6 @@ def parse_bbox(values: Any) -> tuple[float, float, float, float] | None:
     if not (-90 <= south <= north <= 90):
         raise InvalidRequest("invalid bbox: latitudes must be within [-90, 90], south <= north")
     return (west, south, east, north)
-
-
-def bbox_geometry(bbox: tuple[float, float, float, float]) -> BaseGeometry:
-    west, south, east, north = bbox
-    if west <= east:
-        return box(west, south, east, north)
-    return shapely.MultiPolygon([box(west, south, 180, north), box(-180, south, east, north)])
 
 
 def parse_intersects(value: Any) -> tuple[dict[str, Any] | None, BaseGeometry | None]:
@@ -197,6 +172,65 @@ def parse_limit(value: Any, default: int, maximum: int) -> int:
     return min(limit, maximum)
 
 
+def _sort_token(token: str) -> tuple[str, str]:
+    # a '+' left unescaped in a URL arrives as a space: both mean ascending
+    token = token.strip()
+    return token.lstrip("+-"), "desc" if token.startswith("-") else "asc"
+
+
+def parse_sortby(value: Any) -> tuple[SortField, ...]:
+    """``-datetime,+eo:cloud_cover`` (GET) or ``[{"field", "direction"}]`` (POST)."""
+    if value is None or value == "" or value == []:
+        return DEFAULT_SORT
+    if isinstance(value, str):
+        pairs = [_sort_token(t) for t in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        pairs = [(str(v.get("field", "")), str(v.get("direction", "asc")).lower()) for v in value]
+    else:
+        raise InvalidRequest("invalid sortby: expected '-a,+b' or a list of {field, direction}")
+    if len(pairs) > MAX_SORT_KEYS:
+        raise InvalidRequest(f"invalid sortby: at most {MAX_SORT_KEYS} keys")
+    fields: list[SortField] = []
+    for raw, direction in pairs:
+        name = raw.strip().removeprefix("properties.")
+        valid = bool(name) and len(name) <= 128 and name.isprintable()
+        if not valid or direction not in ("asc", "desc"):
+            raise InvalidRequest(f"invalid sortby key {name[:64]!r} {direction[:8]!r}")
+        if any(f.field == name for f in fields):
+            raise InvalidRequest(f"invalid sortby: {name!r} appears twice")
+        fields.append(SortField(name, direction))
+    return tuple(fields)
+
+
+def parse_filters(params: dict[str, Any], known_collections: dict[str, Any]) -> Lifted:
+    """``query`` and ``filter`` as one expression, with the clauses that route lifted out."""
+    parts = [
+        parse_query_extension(params.get("query")),
+        parse_filter(params.get("filter"), params.get("filter-lang"), params.get("filter-crs")),
+    ]
+    clauses = [c for part in parts if part is not None for c in conjuncts(part)]
+    return lift(and_of(clauses) if clauses else None, known_collections)
+
+
+def _narrowed(
+    given: tuple[str, ...],
+    lifted: tuple[tuple[str, ...], list[Clause]] | None,
+    rest: list[Clause],
+) -> tuple[str, ...]:
+    """The parameter's values narrowed by the filter's (both must hold).
+
+    When they share nothing, nothing matches: the filter keeps its clauses and says so.
+    """
+    if lifted is None:
+        return given
+    values, clauses = lifted
+    both = tuple(v for v in values if not given or v in given)
+    if not both:
+        rest.extend(clauses)
+        return given
+    return both
+
+
 def build_query(
     params: dict[str, Any], known_collections: dict[str, Any], default_limit: int, max_limit: int
 ) -> SearchQuery:
@@ -210,13 +244,25 @@ def build_query(
     dt = params.get("datetime")
     if dt is not None and not isinstance(dt, str):
         raise InvalidRequest("invalid datetime: expected an RFC 3339 string or interval")
+    interval = parse_datetime(dt)
+    lifted = parse_filters(params, known_collections)
+    rest = list(lifted.rest)
+    if lifted.area is not None:
+        area, shape_, clause, exact = lifted.area
+        if geometry is None:
+            intersects, geometry = area, shape_
+        elif exact:
+            rest.append(clause)  # two areas: an item must intersect both
+    collections = parse_collections(params.get("collections"), known_collections)
+    ids = parse_ids(params.get("ids"))
     return SearchQuery(
-        collections=parse_collections(params.get("collections"), known_collections),
-        ids=parse_ids(params.get("ids")),
+        collections=_narrowed(collections, lifted.collections, rest),
+        ids=_narrowed(ids, lifted.ids, rest),
         bbox=bbox,
         intersects=intersects,
         geometry=geometry,
-        datetime=parse_datetime(dt),
+        datetime=interval if interval is not None else lifted.interval,
         limit=parse_limit(params.get("limit"), default_limit, max_limit),
-        filter=parse_query_extension(params.get("query")),
+        sortby=parse_sortby(params.get("sortby")),
+        filter=and_of(rest) if rest else None,
     )

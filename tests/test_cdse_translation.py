@@ -11,7 +11,8 @@ import shapely
 from adapters.cdse_odata import query as odata
 from adapters.cdse_odata.collections import DEFAULT_COLLECTIONS, ProductSet, product_set, resolve
 from adapters.cdse_odata.emulator_filter import FilterError, compile_filter, tokenize
-from mqs.query import bbox_geometry, build_query
+from mqs.literals import bbox_geometry
+from mqs.query import build_query
 
 L2A = [DEFAULT_COLLECTIONS["sentinel-2-l2a"]]
 COLLECTION = (

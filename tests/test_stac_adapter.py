@@ -15,7 +15,8 @@ from adapters.stac import mapping
 from adapters.stac.adapter import StacAdapter
 from adapters.stac.query import get_params, search_body
 from mqs.config import BackendConfig
-from mqs.query import SearchQuery, bbox_geometry
+from mqs.literals import bbox_geometry
+from mqs.query import SearchQuery
 
 RECORDED = Path(__file__).parent / "fixtures" / "stac"
 NAMES = {"sentinel-2-l2a": "SENTINEL2_L2A", "sentinel-1-grd": "sentinel-1-grd"}

@@ -14,7 +14,7 @@ from searching import all_pages, expected_order, ids
 from stac_schema import item_errors
 
 from mqs.demodata import generate_catalogue
-from mqs.query import format_instant, parse_instant
+from mqs.literals import format_instant, parse_instant
 
 L2A_URN = "urn:eop:VITO:SENTINEL_2_L2A"  # no such mirror at VITO: configured like a real one
 COLLECTIONS = {

@@ -73,10 +73,15 @@ class DhusAdapter:
         self.odata_root = f"{self.root}/odata/v1"
         if self.options.search_api == "odata":
             pushdown = frozenset({"collections", "ids", "datetime"})
-            self.capabilities = Capabilities(pushdown, self.options.max_rows, None)
+            sortable = frozenset(odata.SORT_FIELDS)
+            pushable = None
         else:
             pushdown = frozenset({"collections", "ids", "geometry", "datetime"})
-            self.capabilities = Capabilities(pushdown, self.options.max_rows, solr.pushable)
+            sortable = frozenset(solr.SORT_FIELDS)
+            pushable = solr.pushable
+        self.capabilities = Capabilities(
+            pushdown, self.options.max_rows, pushable, sortable, sort_keys=len(sortable)
+        )
 
     def _sets(self, query: SearchQuery) -> list[ProductSet]:
         wanted = query.collections or tuple(self.sets)

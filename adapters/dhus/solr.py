@@ -18,8 +18,9 @@ from shapely.geometry.polygon import orient
 
 from adapters.dhus.collections import ProductSet
 from mqs.cql import Clause, comparison, split
+from mqs.literals import format_instant
 from mqs.ordering import backend_sort
-from mqs.query import SearchQuery, format_instant
+from mqs.query import SearchQuery
 
 # STAC property -> (DHuS Solr field, value kind). Only these clauses are pushed down.
 NUMERIC_FIELDS = {

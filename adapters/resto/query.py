@@ -31,7 +31,8 @@ from shapely.geometry.base import BaseGeometry
 from adapters.resto.collections import Source
 from mqs.cql import Clause, comparison, conjuncts
 from mqs.identity import product_name
-from mqs.query import SearchQuery, format_instant
+from mqs.literals import format_instant
+from mqs.query import SearchQuery
 
 ORBIT_MAX = 99_999_999
 MAX_IDS = 50  # more ids are not sent (the URL would grow too long): the gateway filters them

@@ -13,7 +13,7 @@ from adapters.stac import mapping
 from adapters.stac.query import get_params, same_origin, search_body
 from mqs.cache import Cache
 from mqs.config import BackendConfig
-from mqs.query import SearchQuery
+from mqs.query import MAX_SORT_KEYS, SearchQuery
 
 
 class StacOptions(BaseModel):
@@ -43,9 +43,15 @@ class StacAdapter:
         mapping_ = backend.collection_map()
         self.names = {cid: str(name or cid) for cid, name in mapping_.items()}
         self.canonical = {name: cid for cid, name in self.names.items()}
+        # With the Sort extension the backend orders by any key it is sent (the gateway checks
+        # the order it gets); without it, STAC APIs answer newest first.
+        sort = self.options.sort
         self.capabilities = Capabilities(
             pushdown=frozenset({"collections", "ids", "geometry", "datetime"}),
             max_page_size=self.options.max_page_size,
+            sortable=None if sort else frozenset({"datetime"}),
+            sort_keys=MAX_SORT_KEYS if sort else 1,
+            sort_directions=frozenset({"asc", "desc"} if sort else {"desc"}),
         )
 
     async def search(self, query: SearchQuery, state: PageState | None, limit: int) -> BackendPage:

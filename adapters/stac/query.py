@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from mqs.query import SearchQuery, format_instant
+from mqs.literals import format_instant
+from mqs.query import SearchQuery
 
 
 def backend_collections(query: SearchQuery, names: dict[str, str]) -> list[str]:
@@ -48,12 +49,16 @@ def search_body(
         body["ids"] = list(query.ids)
     if sort:
         body["sortby"] = [
-            {"field": _sort_field(s.field), "direction": s.direction} for s in query.sortby
+            {"field": _sort_field(s.field, id_property), "direction": s.direction}
+            for s in query.sortby
         ]
     return body
 
 
-def _sort_field(name: str) -> str:
+def _sort_field(name: str, id_property: str | None) -> str:
+    """The backend's name of a sort key; ``id`` is the product name, wherever it is kept."""
+    if name == "id" and id_property:
+        return f"properties.{id_property}"
     return name if name in ("id", "collection") else f"properties.{name}"
 
 

@@ -22,7 +22,7 @@ from adapters.stacitem import stac_extensions
 from adapters.terrascope.collections import TerrascopeCollection
 from mqs.errors import InvalidRequest
 from mqs.identity import product_name
-from mqs.query import format_instant, parse_instant
+from mqs.literals import format_instant, parse_instant
 
 SENTINEL_NAME = re.compile(
     r"^(S1[A-D]_[A-Z0-9]{2}_[A-Z0-9_]{4}_\d[A-Z_]{3}_\d{8}T\d{6}_\d{8}T\d{6}_\w{6}_\w{6}_\w{4}"
