@@ -18,9 +18,15 @@ from stac_fastapi.api.models import (
     create_post_request_model,
     create_request_model,
 )
+from stac_fastapi.extensions.fields import FieldsExtension
+from stac_fastapi.extensions.fields.request import FieldsExtensionGetRequest
+from stac_fastapi.extensions.filter import FilterExtension
+from stac_fastapi.extensions.filter.request import FilterExtensionGetRequest
 from stac_fastapi.extensions.pagination import TokenPaginationExtension
 from stac_fastapi.extensions.pagination.request import GETTokenPagination
 from stac_fastapi.extensions.query import QueryExtension
+from stac_fastapi.extensions.sort import SortExtension
+from stac_fastapi.extensions.sort.request import SortExtensionGetRequest
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.search import (
     APIRequest,
@@ -37,6 +43,13 @@ from mqs.client import FederationClient, json_response
 from mqs.config import FederationConfig, Settings
 from mqs.errors import install_error_handlers
 from mqs.links import JSON, base_url
+from mqs.queryables import (
+    FIELDS_CONFORMANCE,
+    FILTER_CONFORMANCE,
+    SORT_CONFORMANCE,
+    FederationQueryables,
+    FederationSortables,
+)
 from mqs.runtime import Runtime, open_runtime
 
 
@@ -108,8 +121,19 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         docs_url="/api.html",
         redoc_url=None,
     )
-    extensions: list[Any] = [TokenPaginationExtension(), QueryExtension()]
-    mixins: list[type[APIRequest]] = [GETTokenPagination]
+    extensions: list[Any] = [
+        TokenPaginationExtension(),
+        QueryExtension(),
+        FilterExtension(client=FederationQueryables(), conformance_classes=FILTER_CONFORMANCE),
+        SortExtension(client=FederationSortables(), conformance_classes=SORT_CONFORMANCE),
+        FieldsExtension(conformance_classes=FIELDS_CONFORMANCE),
+    ]
+    mixins: list[type[APIRequest]] = [
+        GETTokenPagination,
+        FilterExtensionGetRequest,
+        SortExtensionGetRequest,
+        FieldsExtensionGetRequest,
+    ]
     items_model = cast(
         type[APIRequest],
         create_request_model(

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from mqs.collections import all_collections, collection_document
 from mqs.errors import InvalidRequest, NotFound, UpstreamFailed, UpstreamTimeout
 from mqs.federation import Outcome, SearchResult
+from mqs.fields import Selector, parse_fields, selector
 from mqs.identity import product_name
 from mqs.links import (
     GEOJSON,
@@ -23,7 +24,7 @@ from mqs.links import (
     get_next_link,
     post_next_link,
 )
-from mqs.query import SearchQuery, build_query, parse_ids
+from mqs.query import build_query, parse_ids
 from mqs.runtime import Runtime
 
 
@@ -102,7 +103,9 @@ class FederationClient(AsyncBaseCoreClient):
 
     async def post_search(self, search_request: BaseModel, **kwargs: Any) -> Any:
         request: Request = kwargs["request"]
-        body = search_request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        body = search_request.model_dump(
+            mode="json", exclude_unset=True, exclude_none=True, by_alias=True
+        )
         body.pop("token", None)
         url = f"{base_url(request)}search"
         token = getattr(search_request, "token", None)
@@ -129,9 +132,10 @@ class FederationClient(AsyncBaseCoreClient):
         if token is not None and not isinstance(token, str):
             raise InvalidRequest("invalid paging token")
         position = runtime.codec.decode(token, query.fingerprint()) if token else None
+        select = selector(parse_fields(params.get("fields")))
         result = await runtime.federation.search(query, position)
         _raise_if_all_failed(result.outcomes, bool(result.items))
-        body = self._item_collection(request, query, result)
+        body = self._item_collection(request, result, select)
         if result.next_position is not None:
             body["links"].append(
                 next_link(runtime.codec.encode(result.next_position, query.fingerprint()))
@@ -140,10 +144,10 @@ class FederationClient(AsyncBaseCoreClient):
 
     @staticmethod
     def _item_collection(
-        request: Request, query: SearchQuery, result: SearchResult
+        request: Request, result: SearchResult, select: Selector
     ) -> dict[str, Any]:
         base = base_url(request)
-        features = [add_item_links(item, base) for item in result.items]
+        features = [select(add_item_links(item, base)) for item in result.items]
         body: dict[str, Any] = {
             "type": "FeatureCollection",
             "features": features,

@@ -28,6 +28,9 @@ from mqs.query import SearchQuery
 log = logging.getLogger("mqs.federation")
 
 MAX_PAGES_PER_STREAM = 50
+# A backend whose items the gateway filters is asked for pages this large: a selective filter
+# would otherwise cost one round trip per few items.
+FILTERED_PAGE_SIZE = 100
 
 
 @dataclass
@@ -346,7 +349,7 @@ class _Merger:
         stream.outcome.requests += 1
         try:
             async with asyncio.timeout(member.config.timeout_s):
-                return await member.adapter.search(stream.query, state, self.query.limit)
+                return await member.adapter.search(stream.query, state, self._page_size(stream))
         except (BackendError, TimeoutError) as exc:
             self._fail(stream, _failure(member, exc), str(exc))
         except Exception:
@@ -355,6 +358,11 @@ class _Merger:
         finally:
             stream.outcome.ms += (time.perf_counter() - started) * 1000
         return None
+
+    def _page_size(self, stream: Stream) -> int:
+        """What to ask a backend for: the page, or more when the gateway filters its items."""
+        limit = self.query.limit
+        return max(limit, FILTERED_PAGE_SIZE) if stream.residual else limit
 
     @staticmethod
     def _fail(stream: Stream, status: str, detail: str) -> None:
