@@ -79,6 +79,13 @@ class _SearchPostRequest(BaseSearchPostRequest):
     def _one_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("fields", mode="before", check_fields=False)
+    @classmethod
+    def _fields_object(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("fields must be an object with include and/or exclude")
+        return value
+
 
 def _backends(request: Request) -> Response:
     runtime: Runtime = request.app.state.mqs

@@ -19,6 +19,9 @@ from mqs.identity import product_name
 from mqs.links import (
     GEOJSON,
     JSON,
+    QUERYABLES,
+    SCHEMA,
+    SORTABLES,
     add_item_links,
     base_url,
     get_next_link,
@@ -55,9 +58,11 @@ class FederationClient(AsyncBaseCoreClient):
         page = await super().landing_page(request=request)
         runtime = _runtime(request)
         base = base_url(request)
-        page["links"].append(
-            {"rel": "federation", "href": f"{base}backends", "type": JSON, "title": "Backends"}
-        )
+        page["links"] += [
+            {"rel": "federation", "href": f"{base}backends", "type": JSON, "title": "Backends"},
+            {"rel": QUERYABLES, "href": f"{base}queryables", "type": SCHEMA, "title": "Queryables"},
+            {"rel": SORTABLES, "href": f"{base}sortables", "type": SCHEMA, "title": "Sortables"},
+        ]
         page["federation"] = {  # type: ignore[typeddict-unknown-key]
             b.id: {"title": b.display_title, "url": b.url} for b in runtime.config.backends
         }
@@ -107,6 +112,10 @@ class FederationClient(AsyncBaseCoreClient):
             mode="json", exclude_unset=True, exclude_none=True, by_alias=True
         )
         body.pop("token", None)
+        fields = getattr(search_request, "fields", None)
+        given: set[str] = getattr(fields, "model_fields_set", set())
+        if isinstance(body.get("fields"), dict) and "include" in given:
+            body["fields"].setdefault("include", [])  # given, even as null: see mqs.fields
         url = f"{base_url(request)}search"
         token = getattr(search_request, "token", None)
         params = {**body, "token": token}

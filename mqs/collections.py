@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from mqs.config import BackendConfig
-from mqs.links import GEOJSON, JSON, collection_url
+from mqs.links import GEOJSON, JSON, QUERYABLES, SCHEMA, SORTABLES, collection_url
 from mqs.merge import provider_entry
 from mqs.runtime import Runtime
 
@@ -88,6 +88,8 @@ async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str
             {"rel": "root", "href": base, "type": JSON},
             {"rel": "parent", "href": base, "type": JSON},
             {"rel": "items", "href": f"{url}/items", "type": GEOJSON},
+            {"rel": QUERYABLES, "href": f"{url}/queryables", "type": SCHEMA, "title": "Queryables"},
+            {"rel": SORTABLES, "href": f"{url}/sortables", "type": SCHEMA, "title": "Sortables"},
         ],
     }
 

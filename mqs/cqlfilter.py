@@ -102,15 +102,34 @@ def _parse(value: Any, lang: Any) -> Any:
     if isinstance(value, dict):
         if lang == "cql2-text":
             raise InvalidRequest("invalid filter: filter-lang is cql2-text but filter is JSON")
-        return cql2.parse_json(orjson.dumps(value).decode()).to_json()
+        return cql2.parse_json(orjson.dumps(_legacy(value)).decode()).to_json()
     if not isinstance(value, str):
         raise InvalidRequest("invalid filter: expected CQL2 text or a CQL2 JSON object")
     if len(value) > MAX_FILTER_CHARS:
         raise InvalidRequest(f"invalid filter: longer than {MAX_FILTER_CHARS} characters")
     looks_json = value.lstrip().startswith("{")
     if lang == "cql2-json" or (lang in (None, "") and looks_json):
-        return cql2.parse_json(value).to_json()
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("invalid filter: not valid JSON") from None
+        return _parse(parsed, "cql2-json")
     return cql2.parse_text(value).to_json()
+
+
+def _legacy(node: Any) -> Any:
+    """Drafts of CQL2 JSON wrote ``between`` as ``[property, [low, high]]``; clients still do."""
+    if isinstance(node, list):
+        return [_legacy(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    fixed = {k: _legacy(v) for k, v in node.items()}
+    args = fixed.get("args")
+    if fixed.get("op") == "between" and isinstance(args, list) and len(args) == 2:
+        low_high = args[1]
+        if isinstance(low_high, list) and len(low_high) == 2:
+            fixed["args"] = [args[0], *low_high]
+    return fixed
 
 
 def _normalise(node: Any, depth: int, count: list[int]) -> Any:

@@ -2,12 +2,17 @@
 
 * no ``fields``: whole items;
 * ``fields`` given but empty: the baseline that keeps an item valid STAC (:data:`DEFAULT`);
-* ``include``: the baseline plus those fields; ``exclude``: removed from what is included;
-* only ``exclude``: whole items without those fields (what pgstac-backed APIs do, and what
-  ``fields=-assets`` is meant for).
+* only ``exclude`` (no ``include`` key at all, or GET ``-a,-b``): whole items without those
+  fields (``fields=-assets``, as pgstac-backed APIs answer);
+* ``include`` given but empty (or null): the baseline, minus ``exclude``;
+* ``include``: those fields and what identifies an item (:data:`ALWAYS`), minus ``exclude``;
+  where an included and an excluded path overlap, the more specific one wins (``properties``
+  with ``-properties.datetime`` drops datetime; ``-properties`` with
+  ``properties.eo:cloud_cover`` keeps cloud cover; the same path in both is kept).
 
-Names are dotted paths (``properties.eo:cloud_cover``, ``assets.product``); a name that is not a
-top-level item member is taken as a property (``eo:cloud_cover``).
+This is the extension's text as stac-api-validator checks it. Names are dotted paths
+(``properties.eo:cloud_cover``, ``assets.product``); a name that is not a top-level item
+member is taken as a property (``eo:cloud_cover``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ DEFAULT = frozenset(
         "properties.datetime",
     }
 )
+ALWAYS = frozenset({"type", "stac_version", "id", "collection"})
 TOP_LEVEL = frozenset(
     {
         "type",
@@ -51,7 +57,7 @@ Tree = dict[str, Any]  # name -> True (the whole value) or a sub-tree
 
 @dataclass(frozen=True)
 class FieldSelection:
-    include: frozenset[str] | None  # None: everything
+    include: frozenset[str] | None  # None: the whole item
     exclude: frozenset[str]
 
 
@@ -72,17 +78,26 @@ def parse_fields(value: Any) -> FieldSelection | None:
         tokens = [t.strip() for t in value.split(",") if t.strip()]
         include = [t.lstrip("+") for t in tokens if not t.startswith("-")]
         exclude = [t[1:] for t in tokens if t.startswith("-")]
+        include_given = bool(include)
     elif isinstance(value, dict):
         include = list(value.get("include") or [])
         exclude = list(value.get("exclude") or [])
+        include_given = "include" in value
     else:
         raise InvalidRequest("invalid fields: expected 'a,-b' or {include, exclude}")
     if len(include) + len(exclude) > MAX_FIELDS:
         raise InvalidRequest(f"invalid fields: at most {MAX_FIELDS} names")
     excluded = frozenset(map(_path, exclude))
-    if exclude and not include:
+    if exclude and not include_given:
         return FieldSelection(None, excluded)
-    return FieldSelection(DEFAULT | frozenset(map(_path, include)), excluded)
+    if not include:
+        return FieldSelection(DEFAULT, excluded)
+    included = frozenset(map(_path, include))
+    # an exclusion covering something explicitly included gives way to it (more specific)
+    excluded = frozenset(
+        e for e in excluded if not any(i == e or i.startswith(f"{e}.") for i in included)
+    )
+    return FieldSelection(ALWAYS | included, excluded)
 
 
 def _tree(paths: frozenset[str]) -> Tree:

@@ -10,6 +10,9 @@ from stac_fastapi.types.requests import get_base_url
 
 from mqs.runtime import Runtime
 
+QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+SORTABLES = "http://www.opengis.net/def/rel/ogc/1.0/sortables"
+SCHEMA = "application/schema+json"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 

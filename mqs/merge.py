@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mqs.config import BackendConfig
+from mqs.ordering import DATETIME_FIELDS as INSTANTS
+from mqs.ordering import normalise_instant
 
 ALTERNATE_ASSETS = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
 
@@ -36,6 +38,9 @@ def merge_copies(
             alternate = {"href": asset.get("href"), "title": backend.display_title}
             assets[key]["alternate"] = {**assets[key].get("alternate", {}), backend.id: alternate}
             has_alternates = True
+    for name in INSTANTS:  # one spelling per instant, whichever backend gave it
+        if (instant := normalise_instant(props.get(name))) is not None:
+            props[name] = instant
     props["federation:backends"] = [backend.id for backend, _ in copies]
     providers = list(props.get("providers") or [])
     providers += [provider_entry(backend) for backend, _ in copies]

@@ -230,23 +230,33 @@ def test_fields_include_exclude_and_baseline(fed: LiveFederation) -> None:
     only_cloud = get_all(fed.url, fields="eo:cloud_cover,-assets,-links", limit=6)
     assert ids(only_cloud) == expected  # fields never change which items or their order
     for feature in only_cloud:
-        assert set(feature) == {
-            "type",
-            "stac_version",
-            "id",
-            "collection",
-            "geometry",
-            "bbox",
-            "properties",
-        }
-        assert set(feature["properties"]) == {"datetime", "eo:cloud_cover"}
+        assert set(feature) == {"type", "stac_version", "id", "collection", "properties"}
+        assert set(feature["properties"]) == {"eo:cloud_cover"}
     no_assets = post_all(fed.url, {"fields": {"exclude": ["assets", "properties.providers"]}})
+    assert ids(no_assets) == expected
     assert all("assets" not in f and "platform" in f["properties"] for f in no_assets)
     assert all("providers" not in f["properties"] for f in no_assets)
     baseline = post_all(fed.url, {"fields": {}, "limit": 20})
     assert ids(baseline) == expected
     assert all(item_errors(f) == [] for f in baseline)  # the baseline keeps items valid STAC
     assert all(set(f["properties"]) == {"datetime"} for f in baseline)
+    specific = post_all(
+        fed.url,
+        {
+            "fields": {
+                "include": ["properties", "geometry"],
+                "exclude": ["properties.datetime", "geometry"],
+            }
+        },
+    )
+    assert all(
+        "datetime" not in f["properties"] and "platform" in f["properties"] for f in specific
+    )
+    assert all("geometry" in f for f in specific)  # the same path in both: included wins
+    none_included = post_all(fed.url, {"fields": {"include": None, "exclude": ["geometry"]}})
+    assert all(set(f["properties"]) == {"datetime"} and "geometry" not in f for f in none_included)
+    null = httpx.post(f"{fed.url}/search", json={"fields": None}, timeout=30)
+    assert null.status_code == 400
 
 
 def test_queryables_per_collection_are_json_schema(fed: LiveFederation) -> None:
