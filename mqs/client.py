@@ -19,7 +19,6 @@ from mqs.identity import product_name
 from mqs.links import (
     GEOJSON,
     JSON,
-    QUERYABLES,
     SCHEMA,
     SORTABLES,
     add_item_links,
@@ -60,7 +59,6 @@ class FederationClient(AsyncBaseCoreClient):
         base = base_url(request)
         page["links"] += [
             {"rel": "federation", "href": f"{base}backends", "type": JSON, "title": "Backends"},
-            {"rel": QUERYABLES, "href": f"{base}queryables", "type": SCHEMA, "title": "Queryables"},
             {"rel": SORTABLES, "href": f"{base}sortables", "type": SCHEMA, "title": "Sortables"},
         ]
         page["federation"] = {  # type: ignore[typeddict-unknown-key]

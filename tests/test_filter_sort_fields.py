@@ -266,6 +266,13 @@ def test_queryables_per_collection_are_json_schema(fed: LiveFederation) -> None:
         s2 = client.get(f"{fed.url}/collections/sentinel-2-l2a/queryables").json()
         missing = client.get(f"{fed.url}/collections/nope/queryables")
         conformance = client.get(f"{fed.url}/conformance").json()["conformsTo"]
+        landing = client.get(f"{fed.url}/").json()
+        collection = client.get(f"{fed.url}/collections/sentinel-2-l2a").json()
+    rel = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+    assert [x["href"] for x in landing["links"] if x["rel"] == rel] == [f"{fed.url}/queryables"]
+    assert [x["href"] for x in collection["links"] if x["rel"] == rel] == [
+        f"{fed.url}/collections/sentinel-2-l2a/queryables"
+    ]
     assert root.status_code == 200
     assert root.headers["content-type"].startswith("application/schema+json")
     for doc in (root.json(), s1, s2):
