@@ -1,7 +1,21 @@
-"""The one place adapters talk HTTP: auth from the environment, size limits, error translation."""
+"""The one place adapters talk HTTP: auth from the environment, size limits, error translation.
+
+Every exchange with a backend fits in its ``timeout_s`` budget, retries included. Idempotent
+requests (GET, and POSTs the caller marks as reads) are retried after a dropped connection or
+a 429/502/503/504, with jittered exponential backoff or after the ``Retry-After`` the backend
+asks for; a ``Retry-After`` beyond the time left fails at once. Anything the backend answers
+that is not its API's answer (redirects, HTML pages, bodies over the cap, unparseable JSON)
+becomes that backend's :class:`BackendError`, never another exception.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -10,7 +24,12 @@ import orjson
 from adapters.base import BackendError, BackendTimeout, BackendUnavailable, BadBackendResponse
 from mqs.config import BackendConfig, secret_from_env
 
+log = logging.getLogger("mqs.adapters.http")
+
 MAX_BODY_BYTES = 64 * 1024 * 1024
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+DEADLINE_MARGIN_S = 0.5
 
 
 def backend_auth(backend: BackendConfig) -> httpx.Auth | None:
@@ -45,17 +64,27 @@ async def fetch_json(
     json: Any = None,
     data: dict[str, str] | None = None,
     not_found_ok: bool = False,
+    idempotent: bool | None = None,
 ) -> Any:
     """One request; the parsed JSON body, or None for a 404 when ``not_found_ok``."""
     raw = await fetch_bytes(
-        client, backend, method, url, params=params, json=json, data=data, not_found_ok=not_found_ok
+        client,
+        backend,
+        method,
+        url,
+        params=params,
+        json=json,
+        data=data,
+        not_found_ok=not_found_ok,
+        idempotent=idempotent,
     )
     if raw is None:
         return None
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadBackendResponse(backend.id, "answer is not valid JSON") from None
+    except orjson.JSONDecodeError as exc:
+        where = f"at byte {exc.pos} of {len(raw)}" if exc.pos < len(raw) else "body ends early"
+        raise BadBackendResponse(backend.id, f"answer is not valid JSON ({where})") from None
 
 
 async def fetch_bytes(
@@ -69,10 +98,13 @@ async def fetch_bytes(
     data: dict[str, str] | None = None,
     accept: str = "application/geo+json, application/json",
     not_found_ok: bool = False,
+    idempotent: bool | None = None,
 ) -> bytes | None:
-    """One request; the raw body (capped), or None for a 404 when ``not_found_ok``.
+    """The raw body (capped), or None for a 404 when ``not_found_ok``.
 
-    ``json`` is sent as a JSON body, ``data`` as a form (``x-www-form-urlencoded``).
+    ``json`` is sent as a JSON body, ``data`` as a form (``x-www-form-urlencoded``). The whole
+    exchange, retries included, takes at most the backend's ``timeout_s``. A request is retried
+    only when ``idempotent`` (default: GET and HEAD; a caller marks a POST that only reads).
     """
     headers = {"Accept": accept}
     content: bytes | None = None
@@ -82,35 +114,179 @@ async def fetch_bytes(
     elif data is not None:
         content = str(httpx.QueryParams(data)).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    try:
-        request = client.build_request(
-            method, url, params=params, content=content, headers=headers, timeout=backend.timeout_s
-        )
-        response = await client.send(request, stream=True, auth=backend_auth(backend))
+    request = client.build_request(method, url, params=params, content=content, headers=headers)
+    retry = RetryPolicy() if _idempotent(method, idempotent) else NO_RETRY
+    exchange = _Exchange(client, backend, request, accept, not_found_ok)
+    return await retry.run(exchange, _deadline(backend.timeout_s))
+
+
+def _deadline(timeout_s: float) -> float:
+    """When to give up: a little before the caller's own timeout of the same length.
+
+    That timeout started earlier; ending first, a failure after retries is reported as what
+    it was (a 503, a dropped connection) rather than as the timeout it ran into.
+    """
+    return asyncio.get_running_loop().time() + timeout_s - min(timeout_s * 0.1, DEADLINE_MARGIN_S)
+
+
+def _idempotent(method: str, idempotent: bool | None) -> bool:
+    return idempotent if idempotent is not None else method.upper() in ("GET", "HEAD")
+
+
+class _Retry(Exception):
+    """An attempt failed in a way worth trying again; ``error`` is what to raise otherwise."""
+
+    def __init__(self, error: BackendError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One request to one backend, sent as often as the retry policy says."""
+
+    client: httpx.AsyncClient
+    backend: BackendConfig
+    request: httpx.Request
+    accept: str
+    not_found_ok: bool
+
+    async def attempt(self, deadline: float) -> bytes | None:
+        bid = self.backend.id
         try:
-            if not_found_ok and response.status_code == 404:
+            async with asyncio.timeout_at(deadline):
+                return await self._send(deadline)
+        except (TimeoutError, httpx.TimeoutException):
+            raise BackendTimeout(bid, f"no answer within {self.backend.timeout_s:g} s") from None
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            error = BackendUnavailable(bid, f"connection failed ({_transport_reason(exc)})")
+            raise _Retry(error) from None
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(bid, f"connection failed ({type(exc).__name__})") from None
+
+    async def _send(self, deadline: float) -> bytes | None:
+        timeout = max(deadline - asyncio.get_running_loop().time(), 0.001)
+        self.request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        auth = backend_auth(self.backend)
+        response = await self.client.send(self.request, stream=True, auth=auth)
+        try:
+            if self.not_found_ok and response.status_code == 404:
                 return None
-            _check_status(backend, response)
-            return await _read_capped(backend, response)
+            _check_status(self.backend, response)
+            _check_type(self.backend, response, self.accept)
+            return await _read_capped(self.backend, response)
         finally:
             await response.aclose()
-    except httpx.TimeoutException:
-        raise BackendTimeout(backend.id, "timed out") from None
-    except httpx.TransportError as exc:
-        raise BackendUnavailable(backend.id, f"connection failed ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Jittered exponential backoff, within a deadline, honouring ``Retry-After``."""
+
+    attempts: int = 4
+    base_s: float = 0.2
+    cap_s: float = 2.0
+
+    async def run(self, exchange: _Exchange, deadline: float) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        failed: _Retry | None = None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await exchange.attempt(deadline)
+            except BackendTimeout:
+                if failed is None:
+                    raise
+                # Retrying used the time up: the failure that made it retry is the news.
+                raise _give_up(failed, f"{_attempts(attempt)}, the last out of time") from None
+            except _Retry as retry:
+                failed = retry
+            delay = self._delay(attempt, failed)
+            if attempt == self.attempts:
+                raise _give_up(failed, _attempts(attempt) if attempt > 1 else None)
+            if loop.time() + delay >= deadline:
+                if failed.retry_after is not None:
+                    raise _give_up(failed, f"Retry-After {delay:g} s is beyond the time left")
+                raise _give_up(failed, f"{_attempts(attempt)}, no time left for another")
+            log.info("retrying %s in %.2f s: %s", exchange.backend.id, delay, failed.error)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delay(self, attempt: int, failed: _Retry) -> float:
+        if failed.retry_after is not None:
+            return failed.retry_after
+        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
+
+
+def _give_up(failed: _Retry, note: str | None) -> BackendError:
+    """The error that made the last attempt fail, with how the retries ended (``note``)."""
+    error = failed.error
+    if note is None:
+        return error
+    reason = str(error).split(": ", 1)[-1]
+    return type(error)(error.backend, f"{reason} ({note})", error.status)
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "refused or unreachable"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "dropped, or the answer is incomplete"
+    return "reset"
 
 
 def _check_status(backend: BackendConfig, response: httpx.Response) -> None:
     status = response.status_code
-    if status >= 500 or status == 429:
+    if status in RETRY_STATUSES:
+        error = BackendUnavailable(backend.id, f"HTTP {status}", status)
+        raise _Retry(error, retry_after_s(response.headers.get("Retry-After")))
+    if status == 501:  # a method or feature the backend lacks, not an outage
+        raise BadBackendResponse(backend.id, "HTTP 501: not implemented", status)
+    if status >= 500:
         raise BackendUnavailable(backend.id, f"HTTP {status}", status)
     if status in (401, 403):
         raise BadBackendResponse(backend.id, f"HTTP {status}: credentials refused", status)
-    if status >= 300:
+    if 300 <= status < 400:
+        raise BadBackendResponse(backend.id, f"HTTP {status}: redirects are not followed", status)
+    if not 200 <= status < 300:
         raise BadBackendResponse(backend.id, f"HTTP {status}", status)
 
 
+def _check_type(backend: BackendConfig, response: httpx.Response, accept: str) -> None:
+    """An HTML page (a proxy's or a login error page) is never the API's answer."""
+    media = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media in HTML_TYPES and "html" not in accept:
+        status = response.status_code
+        raise BadBackendResponse(backend.id, f"answered an HTML page (HTTP {status})", status)
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds from now (delay-seconds or an HTTP date); None if absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
 async def _read_capped(backend: BackendConfig, response: httpx.Response) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadBackendResponse(backend.id, "answer too large")
     chunks = []
     size = 0
     async for chunk in response.aiter_bytes():
@@ -121,4 +297,11 @@ async def _read_capped(backend: BackendConfig, response: httpx.Response) -> byte
     return b"".join(chunks)
 
 
-__all__ = ["BackendError", "backend_auth", "fetch_bytes", "fetch_json"]
+__all__ = [
+    "BackendError",
+    "RetryPolicy",
+    "backend_auth",
+    "fetch_bytes",
+    "fetch_json",
+    "retry_after_s",
+]

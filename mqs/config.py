@@ -43,6 +43,11 @@ class ServerConfig(_Strict):
 class CacheConfig(_Strict):
     url: str = "memory://"
     collections_ttl_s: float = Field(3600, ge=0)
+    # Backend answers, cached beneath the shared HTTP client (0: not cached).
+    search_ttl_s: float = Field(30, ge=0)  # search pages: GET with a query, POST searches
+    item_ttl_s: float = Field(300, ge=0)  # documents: GET without a query (collection, manifest)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=0)  # larger answers are not cached
+    memory_max_bytes: int = Field(256 * 1024 * 1024, ge=1)  # memory://: total size (LRU)
 
     @field_validator("url")
     @classmethod
@@ -236,7 +241,7 @@ def load_config(path: Path | str, settings: Settings | None = None) -> Federatio
     config = parse_config(data, str(path))
     cache_url = (settings or Settings()).cache_url
     if cache_url:
-        cache = CacheConfig(url=cache_url, collections_ttl_s=config.cache.collections_ttl_s)
+        cache = CacheConfig.model_validate(config.cache.model_dump() | {"url": cache_url})
         config = config.model_copy(update={"cache": cache})
     return config
 

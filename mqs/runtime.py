@@ -16,6 +16,7 @@ from adapters.registry import ADAPTERS
 from mqs.cache import Cache, make_cache
 from mqs.config import FederationConfig, Settings
 from mqs.federation import Federation, Member
+from mqs.httpcache import CachePolicy, CachingTransport
 from mqs.paging import TokenCodec
 
 log = logging.getLogger("mqs")
@@ -44,11 +45,14 @@ def token_secret(settings: Settings) -> bytes:
     return secrets.token_bytes(32)
 
 
-def http_client() -> httpx.AsyncClient:
-    """The one pooled client every adapter shares."""
+def http_client(cache: Cache | None = None, policy: CachePolicy | None = None) -> httpx.AsyncClient:
+    """The one pooled client every adapter shares; with a cache, backend answers are cached."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(limits=limits)
+    if cache is not None:
+        transport = CachingTransport(transport, cache, policy or CachePolicy())
     return httpx.AsyncClient(
-        limits=limits,
+        transport=transport,
         timeout=httpx.Timeout(10.0),
         follow_redirects=False,
         headers={"User-Agent": "mqs/0.1 (+https://github.com/mqs)"},
@@ -57,8 +61,8 @@ def http_client() -> httpx.AsyncClient:
 
 @asynccontextmanager
 async def open_runtime(config: FederationConfig, settings: Settings) -> AsyncIterator[Runtime]:
-    http = http_client()
-    cache = make_cache(config.cache.url)
+    cache = make_cache(config.cache.url, config.cache.memory_max_bytes)
+    http = http_client(cache, CachePolicy.from_config(config.cache))
     members = [Member(b, ADAPTERS[b.kind](b, http, cache)) for b in config.backends]
     codec = TokenCodec(token_secret(settings), config_fingerprint(config), settings.token_ttl_s)
     runtime = Runtime(config, settings, http, cache, Federation(members, config.routing()), codec)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.faults import FaultInjector, Faults
 from adapters.registry import EMULATORS
 from mqs.app import create_app
 from mqs.config import Settings, parse_config
@@ -20,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 COLLECTIONS = ("sentinel-1-grd", "sentinel-1-slc", "sentinel-2-l1c", "sentinel-2-l2a")
 TEST_SECRET = "test-secret-for-paging-tokens"
+# Tests count backend requests: backends' answers are not cached unless a test asks (`cache=`).
+UNCACHED_ANSWERS = {"search_ttl_s": 0, "item_ttl_s": 0}
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Archive:
     emulator: dict[str, Any] | None = None
     down: bool = False  # configured, but nothing listens on its port
     auth: dict[str, Any] | None = None  # the backend's `auth:` config (env var names)
+    filter_pushdown: bool = True  # the backend's `filter_pushdown:` config
+    faults: Faults | None = None  # serve the emulator behind this fault injector
+    timeout_s: float | None = None  # the backend's `timeout_s:` config
 
 
 MakeFederation = Callable[..., LiveFederation]
@@ -49,16 +55,27 @@ MakeFederation = Callable[..., LiveFederation]
 
 @pytest.fixture
 def make_federation() -> Iterator[MakeFederation]:
+    yield from _federations()
+
+
+@pytest.fixture(scope="module")
+def make_module_federation() -> Iterator[MakeFederation]:
+    """``make_federation`` for federations a whole module shares (e.g. with runtime faults)."""
+    yield from _federations()
+
+
+def _federations() -> Iterator[MakeFederation]:
     """``make_federation(a=Archive(...), b=Archive(...), server={...})`` -> a live federation.
 
     ``extra_collections`` adds canonical collections (id -> config) to the four of
-    ``COLLECTIONS``.
+    ``COLLECTIONS``; ``cache`` is the federation's ``cache:`` config.
     """
     stack = ExitStack()
 
     def make(
         server: dict[str, Any] | None = None,
         extra_collections: dict[str, dict[str, Any]] | None = None,
+        cache: dict[str, Any] | None = None,
         **archives: Archive,
     ) -> LiveFederation:
         apps, backends, emulators = [], [], {}
@@ -67,6 +84,8 @@ def make_federation() -> Iterator[MakeFederation]:
             url = url_of(sock)
             emulator = EMULATORS[archive.kind](archive.items, **(archive.emulator or {}))
             emulators[bid] = emulator
+            if archive.faults is not None:
+                emulator = FaultInjector(emulator, archive.faults)
             if archive.down:
                 sock.close()  # its port stays in the config: connections are refused
             else:
@@ -79,7 +98,9 @@ def make_federation() -> Iterator[MakeFederation]:
                     "priority": archive.priority,
                     "collections": archive.collections or list(COLLECTIONS),
                     "options": archive.options or {},
+                    "filter_pushdown": archive.filter_pushdown,
                     **({"auth": archive.auth} if archive.auth else {}),
+                    **({"timeout_s": archive.timeout_s} if archive.timeout_s else {}),
                 }
             )
         raw = {
@@ -87,6 +108,7 @@ def make_federation() -> Iterator[MakeFederation]:
             "collections": {cid: {"title": cid} for cid in COLLECTIONS} | (extra_collections or {}),
             "backends": backends,
         }
+        raw["cache"] = UNCACHED_ANSWERS | (cache or {})
         config = parse_config(raw)
         settings = Settings(token_secret=TEST_SECRET)
         gateway = bound_socket()

@@ -7,9 +7,17 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import BackendPage, BadBackendResponse, Capabilities, Hit, PageState
+from adapters.base import (
+    BackendError,
+    BackendPage,
+    BadBackendResponse,
+    Capabilities,
+    Hit,
+    PageState,
+)
 from adapters.http import fetch_json
 from adapters.stac import mapping
+from adapters.stac.pushdown import pushable_for
 from adapters.stac.query import get_params, same_origin, search_body
 from mqs.cache import Cache
 from mqs.config import BackendConfig
@@ -26,6 +34,9 @@ class StacOptions(BaseModel):
         None, description="Item property holding the product name when ids differ from it"
     )
     sort: bool = Field(True, description="Send sortby (the Sort extension)")
+    filter_extension: bool = Field(
+        False, description="The backend implements the Filter extension with CQL2 JSON"
+    )
     max_page_size: int = Field(1000, ge=1)
 
 
@@ -45,10 +56,12 @@ class StacAdapter:
         self.canonical = {name: cid for cid, name in self.names.items()}
         # With the Sort extension the backend orders by any key it is sent (the gateway checks
         # the order it gets); without it, STAC APIs answer newest first.
-        sort = self.options.sort
+        # With the Filter extension it evaluates the clauses on properties it names the same.
+        sort, id_property = self.options.sort, self.options.product_id_property
         self.capabilities = Capabilities(
             pushdown=frozenset({"collections", "ids", "geometry", "datetime"}),
             max_page_size=self.options.max_page_size,
+            filter=pushable_for(id_property) if self.options.filter_extension else None,
             sortable=None if sort else frozenset({"datetime"}),
             sort_keys=MAX_SORT_KEYS if sort else 1,
             sort_directions=frozenset({"asc", "desc"} if sort else {"desc"}),
@@ -56,8 +69,14 @@ class StacAdapter:
 
     async def search(self, query: SearchQuery, state: PageState | None, limit: int) -> BackendPage:
         limit = min(limit, self.options.max_page_size)
+        options = self.options
         first = search_body(
-            query, self.names, limit, self.options.product_id_property, self.options.sort
+            query,
+            self.names,
+            limit,
+            options.product_id_property,
+            options.sort,
+            cql2=options.filter_extension,
         )
         if state is None:
             body = await self._first_page(first)
@@ -85,11 +104,17 @@ class StacAdapter:
         url = f"{self.backend.url}/search"
         if self.options.search_method == "POST":
             try:
-                return await fetch_json(self.client, self.backend, "POST", url, json=body)
+                return await fetch_json(
+                    self.client, self.backend, "POST", url, json=body, idempotent=True
+                )
             except BadBackendResponse as exc:
                 if exc.status not in (405, 501):
                     raise
-        return await fetch_json(self.client, self.backend, "GET", url, params=get_params(body))
+        try:
+            params = get_params(body)
+        except ValueError as exc:  # nothing the backend could answer exactly
+            raise BackendError(self.backend.id, str(exc)) from None
+        return await fetch_json(self.client, self.backend, "GET", url, params=params)
 
     async def _follow(self, state: PageState, first: dict[str, Any]) -> Any:
         href = str(state.get("h", ""))
@@ -98,7 +123,9 @@ class StacAdapter:
         if state.get("m") == "POST":
             link_body = state.get("b") or {}
             body = {**first, **link_body} if state.get("g") else link_body
-            return await fetch_json(self.client, self.backend, "POST", href, json=body)
+            return await fetch_json(
+                self.client, self.backend, "POST", href, json=body, idempotent=True
+            )
         return await fetch_json(self.client, self.backend, "GET", href)
 
     def _state(self, link: dict[str, Any]) -> PageState:

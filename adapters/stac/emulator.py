@@ -3,7 +3,10 @@
 It behaves like the STAC APIs recorded in ``tests/fixtures/stac`` (Earth Search, Planetary
 Computer): ItemCollections with ``numberMatched``/``numberReturned``, a POST ``next`` link
 carrying a ``token`` in its body with ``merge: true``, a GET ``next`` link with ``token=``.
-It evaluates searches on its own (no gateway code), ordered by datetime and then its own ids.
+It evaluates searches on its own (no gateway code). With ``sort`` (the Sort extension) it
+orders by the ``sortby`` it is sent (see :mod:`adapters.stac.emulator_ext`), else by datetime,
+newest first; ties by its own ids. With ``filter`` (the Filter extension) it evaluates CQL2;
+without, it ignores ``filter`` as a server without the extension does.
 """
 
 from __future__ import annotations
@@ -23,6 +26,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.stac.emulator_ext import (
+    DEFAULT_SORT,
+    FILTER_CONFORMANCE,
+    SORT_CONFORMANCE,
+    FilterError,
+    matches,
+    parse_filter,
+    parse_sortby,
+    sort_key,
+)
+
 Items = list[dict[str, Any]]
 
 
@@ -30,8 +44,8 @@ def _json(data: Any, status: int = 200, media: str = "application/json") -> Resp
     return Response(orjson.dumps(data), status_code=status, media_type=media)
 
 
-def _error(status: int, description: str) -> Response:
-    return _json({"code": "BadRequest", "description": description}, status)
+def _error(status: int, description: str, code: str = "BadRequest") -> Response:
+    return _json({"code": code, "description": description}, status)
 
 
 def _instant(text: str) -> datetime:
@@ -54,9 +68,11 @@ class _Catalogue:
 
     def search(self, params: dict[str, Any]) -> Items:
         found = [i for i in self.items if self._matches(i, params)]
-        desc = params.get("direction", "desc") == "desc"
-        found.sort(key=lambda i: i["id"])
-        found.sort(key=lambda i: self.times[id(i)][0], reverse=desc)
+        expr = params.get("filter")
+        if expr is not None:
+            found = [i for i in found if matches(expr, i)]
+        sortby = params.get("sortby") or DEFAULT_SORT
+        found.sort(key=lambda i: sort_key(i, sortby))
         return found
 
     def _matches(self, item: dict[str, Any], params: dict[str, Any]) -> bool:
@@ -87,8 +103,26 @@ def _query_ok(value: Any, ops: dict[str, Any]) -> bool:
     return all(op in checks and checks[op](arg) for op, arg in ops.items())
 
 
-def _parse(raw: dict[str, Any]) -> dict[str, Any]:
-    """GET strings or POST JSON -> normalised parameters; ValueError for bad input."""
+def _geometry(raw: dict[str, Any]) -> BaseGeometry | None:
+    """``bbox`` (antimeridian boxes: west > east) or ``intersects`` as a shape."""
+    intersects = raw.get("intersects")
+    if intersects:
+        return shape(orjson.loads(intersects) if isinstance(intersects, str) else intersects)
+    bbox = raw.get("bbox")
+    if isinstance(bbox, str):
+        bbox = [float(v) for v in bbox.split(",")]
+    if not bbox:
+        return None
+    w, s, e, n = (bbox[0], bbox[1], bbox[-3], bbox[-2]) if len(bbox) == 6 else bbox
+    return box(w, s, e, n) if w <= e else box(w, s, 180, n).union(box(-180, s, e, n))
+
+
+def _parse(raw: dict[str, Any], post: bool, sort: bool, filter_: bool) -> dict[str, Any]:
+    """GET strings or POST JSON -> normalised parameters; ValueError for bad input.
+
+    Without the Sort (``sort``) or Filter (``filter_``) extension, ``sortby``/``filter`` are
+    ignored, as a server without them ignores parameters it does not know.
+    """
     query = raw.get("query") or {}
     params: dict[str, Any] = {"query": orjson.loads(query) if isinstance(query, str) else query}
     if not isinstance(params["query"], dict):
@@ -96,28 +130,15 @@ def _parse(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("collections", "ids"):
         value = raw.get(key)
         params[key] = value.split(",") if isinstance(value, str) else value
-    bbox = raw.get("bbox")
-    if isinstance(bbox, str):
-        bbox = [float(v) for v in bbox.split(",")]
-    if bbox:
-        w, s, e, n = (bbox[0], bbox[1], bbox[-3], bbox[-2]) if len(bbox) == 6 else bbox
-        params["geometry"] = (
-            box(w, s, e, n) if w <= e else box(w, s, 180, n).union(box(-180, s, e, n))
-        )
-    intersects = raw.get("intersects")
-    if intersects:
-        params["geometry"] = shape(
-            orjson.loads(intersects) if isinstance(intersects, str) else intersects
-        )
+    params["geometry"] = _geometry(raw)
     if raw.get("datetime"):
         parts = str(raw["datetime"]).split("/")
         ends = [None if p in ("", "..") else _instant(p) for p in parts]
         params["interval"] = (ends[0], ends[-1])
-    sortby = raw.get("sortby")
-    if isinstance(sortby, list) and sortby:
-        params["direction"] = sortby[0].get("direction", "desc")
-    elif isinstance(sortby, str) and sortby:
-        params["direction"] = "asc" if not sortby.startswith("-") else "desc"
+    params["sortby"] = parse_sortby(raw.get("sortby")) if sort else DEFAULT_SORT
+    params["filter"] = parse_filter(raw, post) if filter_ else None
+    if params["filter"] is not None and params["query"]:
+        raise FilterError("Can only use either query or filter at one time.")
     params["limit"] = max(1, int(raw.get("limit") or 10))
     token = str(raw.get("token") or "next:0")
     params["offset"] = int(token.removeprefix("next:"))
@@ -125,9 +146,17 @@ def _parse(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_emulator(
-    items: Items | Path | str, *, max_page_size: int = 100, post_search: bool = True
+    items: Items | Path | str,
+    *,
+    max_page_size: int = 100,
+    post_search: bool = True,
+    sort: bool = True,
+    filter: bool = True,
 ) -> Starlette:
-    """An ASGI app serving ``items`` (a list, or a GeoJSON FeatureCollection file)."""
+    """An ASGI app serving ``items`` (a list, or a GeoJSON FeatureCollection file).
+
+    ``sort``/``filter``: whether it implements the Sort and Filter extensions.
+    """
     if isinstance(items, str | Path):
         items = list(orjson.loads(Path(items).read_bytes())["features"])
     catalogue = _Catalogue(items)
@@ -153,9 +182,13 @@ def create_emulator(
         app_state = request.app.state
         app_state.requests += 1
         try:
-            params = _parse(raw)
+            params = _parse(raw, post, sort, filter)
+        except FilterError as exc:
+            return _error(400, str(exc), "InvalidQueryParameter")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return _error(400, f"invalid search: {exc}")
+        if params["filter"] is not None:
+            app_state.filters.append(params["filter"].to_text())
         found = catalogue.search(params)
         limit, offset = min(params["limit"], max_page_size), params["offset"]
         chosen = found[offset : offset + limit]
@@ -247,6 +280,13 @@ def create_emulator(
         root = base(request)
         return _json({"collections": [collection_doc(c, root) for c in collections], "links": []})
 
+    conformance = [
+        "https://api.stacspec.org/v1.0.0/core",
+        "https://api.stacspec.org/v1.0.0/item-search",
+        *(SORT_CONFORMANCE if sort else ()),
+        *(FILTER_CONFORMANCE if filter else ()),
+    ]
+
     async def landing(request: Request) -> Response:
         root = base(request)
         return _json(
@@ -255,10 +295,7 @@ def create_emulator(
                 "id": "emulator",
                 "stac_version": "1.0.0",
                 "description": "emulator",
-                "conformsTo": [
-                    "https://api.stacspec.org/v1.0.0/core",
-                    "https://api.stacspec.org/v1.0.0/item-search",
-                ],
+                "conformsTo": conformance,
                 "links": [{"rel": "search", "href": f"{root}/search", "method": "POST"}],
             }
         )
@@ -274,4 +311,5 @@ def create_emulator(
         ]
     )
     app.state.requests = 0
+    app.state.filters = []  # every filter it evaluated, as CQL2 text (what was pushed to it)
     return app
