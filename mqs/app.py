@@ -108,6 +108,13 @@ def _backends(request: Request) -> Response:
     return json_response({"backends": members, "links": links})
 
 
+async def _health(request: Request) -> Response:
+    """Each backend's circuit breaker; ``down`` (503) when every one is open."""
+    runtime: Runtime = request.app.state.mqs
+    health = runtime.federation.breakers.health()
+    return json_response(health, status=503 if health["status"] == "down" else 200)
+
+
 def create_app(config: FederationConfig, settings: Settings | None = None) -> FastAPI:
     """The gateway over ``config``; backends, cache and HTTP client open at startup."""
     settings = settings or Settings()
@@ -166,6 +173,7 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         search_get_request_model=create_get_request_model(extensions, _SearchGetRequest),
         search_post_request_model=create_post_request_model(extensions, _SearchPostRequest),
         items_get_request_model=items_model,
+        health_check=cast(Any, _health),  # an endpoint: FastAPI passes it the request
         middlewares=[
             Middleware(BrotliMiddleware),
             Middleware(

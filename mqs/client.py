@@ -30,8 +30,10 @@ from mqs.query import build_query, parse_ids
 from mqs.runtime import Runtime
 
 
-def json_response(body: Any, media_type: str = JSON, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+def json_response(
+    body: Any, media_type: str = JSON, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -39,13 +41,35 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
+def federation_report(outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:
+    """``federation:report``: per backend, how it went for this page of the search."""
+    report: dict[str, dict[str, Any]] = {}
+    for bid, o in sorted(outcomes.items()):
+        entry = {"status": o.status, "items": o.items, "requests": o.requests, "ms": round(o.ms)}
+        report[bid] = entry | ({"detail": o.detail} if o.detail else {})
+    return report
+
+
+def report_headers(outcomes: dict[str, Outcome]) -> dict[str, str]:
+    """``Server-Timing`` (per backend: latency, status) and ``X-MQS-Missing`` (failed ones)."""
+    timing = [f'{bid};dur={o.ms:.0f};desc="{o.status}"' for bid, o in sorted(outcomes.items())]
+    headers = {"Server-Timing": ", ".join(timing)} if timing else {}
+    missing = [bid for bid, o in sorted(outcomes.items()) if o.status != "ok"]
+    if missing:
+        headers["X-MQS-Missing"] = ",".join(missing)
+    return headers
+
+
 def _raise_if_all_failed(outcomes: dict[str, Outcome], found: bool) -> None:
     failed = [o for o in outcomes.values() if o.status != "ok"]
     if found or not outcomes or len(failed) < len(outcomes):
         return
-    report = {bid: o.status for bid, o in outcomes.items()}
+    extra = {
+        "federation:backends": {bid: o.status for bid, o in outcomes.items()},
+        "federation:report": federation_report(outcomes),
+    }
     error = UpstreamTimeout if all(o.status == "timeout" for o in failed) else UpstreamFailed
-    raise error("no backend could answer", {"federation:backends": report})
+    raise error("no backend could answer", extra)
 
 
 @attr.s
@@ -147,7 +171,7 @@ class FederationClient(AsyncBaseCoreClient):
             body["links"].append(
                 next_link(runtime.codec.encode(result.next_position, query.fingerprint()))
             )
-        return json_response(body, GEOJSON)
+        return json_response(body, GEOJSON, headers=report_headers(result.outcomes))
 
     @staticmethod
     def _item_collection(
@@ -169,4 +193,5 @@ class FederationClient(AsyncBaseCoreClient):
         missing = sorted(bid for bid, o in result.outcomes.items() if o.status != "ok")
         if missing:
             body["federation:missing"] = missing
+        body["federation:report"] = federation_report(result.outcomes)
         return body

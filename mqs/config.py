@@ -25,6 +25,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class BreakerConfig(_Strict):
+    """A backend's circuit breaker (see :mod:`mqs.breaker`)."""
+
+    failures: int = Field(5, ge=0)  # consecutive failed searches that open it; 0: never opens
+    cooldown_s: float = Field(30.0, gt=0)  # how long it stays open before a trial search
+
+
 class ServerConfig(_Strict):
     title: str = "MQS federated STAC API"
     description: str = "One STAC API over many Earth-observation catalogues."
@@ -32,6 +39,9 @@ class ServerConfig(_Strict):
     default_limit: int = Field(10, ge=1)
     max_limit: int = Field(1000, ge=1)
     cors_origins: list[str] = ["*"]
+    # A search answers by then with the backends that did (per-backend timeout_s still applies).
+    search_deadline_s: float = Field(20.0, gt=0, le=600)
+    breaker: BreakerConfig = BreakerConfig()  # every backend's, unless it has its own
 
     @model_validator(mode="after")
     def _limits(self) -> ServerConfig:
@@ -104,6 +114,7 @@ class BackendConfig(_Strict):
     auth: BackendAuth | None = None
     # Send filter clauses the backend can evaluate (false: the gateway evaluates all of them).
     filter_pushdown: bool = True
+    breaker: BreakerConfig | None = None  # None: the server's
 
     @field_validator("url")
     @classmethod

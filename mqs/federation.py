@@ -17,7 +17,8 @@ from itertools import groupby
 from typing import Any
 
 from adapters.base import Adapter, BackendError, BackendPage, Hit
-from mqs.config import BackendConfig
+from mqs.breaker import Breakers, is_backend_fault
+from mqs.config import BackendConfig, BreakerConfig
 from mqs.errors import InvalidRequest
 from mqs.filtering import Residual, residual_matches, residual_parts
 from mqs.merge import merge_copies
@@ -59,6 +60,7 @@ class Outcome:
     requests: int = 0
     ms: float = 0.0
     detail: str | None = None
+    fault: bool = False  # the failure is the backend's, not the query's (see mqs.breaker)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Stream:
     residual: Residual = field(default_factory=Residual)  # what the gateway evaluates itself
     prefix: int = 1  # how many leading sort keys the backend's order honours
     seen: tuple[Any, ...] | None = None  # the last hit's key prefix, in the backend's order
+    admitted: bool = False  # its breaker let this search ask it
 
     def head(self) -> Entry | None:
         while self.pos < len(self.entries) and self.entries[self.pos].consumed:
@@ -108,9 +111,18 @@ class SearchResult:
 class Federation:
     """Runs one search page over the members serving its collections."""
 
-    def __init__(self, members: list[Member], routing: dict[str, list[BackendConfig]]) -> None:
+    def __init__(
+        self,
+        members: list[Member],
+        routing: dict[str, list[BackendConfig]],
+        deadline_s: float = 20.0,
+        breakers: Breakers | None = None,
+    ) -> None:
         self.members = {m.config.id: m for m in members}
         self.routing = routing
+        self.deadline_s = deadline_s  # a search answers by then with what it has
+        configs = [m.config for m in members]
+        self.breakers = breakers or Breakers.for_backends(configs, BreakerConfig())
 
     def members_for(self, collections: tuple[str, ...]) -> list[tuple[Member, tuple[str, ...]]]:
         """Each member serving any of ``collections`` (all when empty) and which ones it serves."""
@@ -124,11 +136,14 @@ class Federation:
     async def search(self, query: SearchQuery, position: Position | None) -> SearchResult:
         streams = self._open_streams(query, position)
         frontier = self._frontier(query, position)
-        merger = _Merger(streams, query, frontier)
+        deadline = asyncio.get_running_loop().time() + self.deadline_s
+        merger = _Merger(streams, query, frontier, deadline)
         items = await merger.run()
         next_position = _next_position(streams, query, items, position)
-        if merger.paused and not items and _stalled(streams, position, next_position):
+        stalled = merger.paused and not items
+        if stalled and _stalled(streams, position, next_position, merger.late):
             next_position = _next_position(streams, query, items, position)
+        self._settle(streams)
         return SearchResult(
             items=items,
             next_position=next_position,
@@ -152,9 +167,33 @@ class Federation:
             stream = Stream(member, backend_query, cursor, done=cursor.done, residual=residual)
             stream.prefix = member.adapter.capabilities.sorted_prefix(query.sortby)
             if cursor.failed:
-                stream.outcome = Outcome(status="error", detail=cursor.failed)
+                stream.outcome = Outcome(
+                    status=cursor.failed, detail="failed earlier in this search"
+                )
+            elif not stream.done:
+                self._admit(stream)
             streams.append(stream)
         return streams
+
+    def _admit(self, stream: Stream) -> None:
+        """Ask the backend's breaker; an open one skips the backend for the whole search."""
+        breaker = self.breakers[stream.member.config.id]
+        if breaker.allow():
+            stream.admitted = True
+        else:
+            stream.done = True
+            stream.outcome = Outcome(status="skipped", detail=breaker.why_skipped())
+
+    def _settle(self, streams: list[Stream]) -> None:
+        """Each backend this search asked tells its breaker how that went."""
+        for stream in streams:
+            if not stream.admitted:
+                continue
+            breaker, outcome = self.breakers[stream.member.config.id], stream.outcome
+            if outcome.requests == 0:
+                breaker.release()
+            else:
+                breaker.record(outcome.status, outcome.fault)
 
     @staticmethod
     def _frontier(query: SearchQuery, position: Position | None) -> tuple[Any, ...] | None:
@@ -167,7 +206,7 @@ class Federation:
     ) -> tuple[dict[str, Any] | None, dict[str, Outcome]]:
         """The merged item of one product from every backend serving ``collection``."""
         members = [m for m, _ in self.members_for((collection,))]
-        results = await asyncio.gather(*(_get_one(m, collection, product_id) for m in members))
+        results = await asyncio.gather(*(self._get_one(m, collection, product_id) for m in members))
         copies = [(m.config, hit.item) for m, (hit, _) in zip(members, results, strict=True) if hit]
         outcomes = {m.config.id: o for m, (_, o) in zip(members, results, strict=True)}
         if not copies:
@@ -175,14 +214,38 @@ class Federation:
         copies.sort(key=lambda c: (-c[0].priority, c[0].id))
         return merge_copies(product_id, copies), outcomes
 
+    async def _get_one(
+        self, member: Member, collection: str, product_id: str
+    ) -> tuple[Hit | None, Outcome]:
+        breaker = self.breakers[member.config.id]
+        if not breaker.allow():
+            return None, Outcome(status="skipped", detail=breaker.why_skipped())
+        outcome = Outcome(requests=1)
+        hit: Hit | None = None
+        started = time.perf_counter()
+        budget = min(member.config.timeout_s, self.deadline_s)
+        try:
+            async with asyncio.timeout(budget):
+                hit = await member.adapter.get_item(collection, product_id)
+        except (BackendError, TimeoutError) as exc:
+            outcome.status, outcome.detail = _failure(member, exc), _detail(member, exc, budget)
+            outcome.fault = is_backend_fault(exc)
+        outcome.ms = (time.perf_counter() - started) * 1000
+        outcome.items = int(hit is not None)
+        breaker.record(outcome.status, outcome.fault)
+        return hit, outcome
 
-def _stalled(streams: list[Stream], previous: Position | None, following: Position | None) -> bool:
+
+def _stalled(
+    streams: list[Stream], previous: Position | None, following: Position | None, late: bool
+) -> bool:
     """A page that read its budget without moving any cursor would repeat forever.
 
     That happens when a backend sorts by fewer keys than asked and one run of equal leading
-    keys spans more pages than a request may read: the streams still inside it fail.
+    keys spans more pages than a request may read (or than the search deadline allows): the
+    streams still inside it fail. A backend that failed on this page is progress already.
     """
-    if following is None:
+    if following is None or any(s.outcome.status != "ok" and not s.cursor.failed for s in streams):
         return False
     start = previous.cursors if previous is not None else {}
     stuck = [
@@ -193,10 +256,10 @@ def _stalled(streams: list[Stream], previous: Position | None, following: Positi
     ]
     if len(stuck) < len([s for s in streams if not s.done]):
         return False
+    limit = "the search deadline" if late else f"{MAX_PAGES_PER_STREAM} pages"
     for stream in stuck:
-        _Merger._fail(
-            stream, "error", f"cannot order this search within {MAX_PAGES_PER_STREAM} pages"
-        )
+        status = "timeout" if late else "error"
+        _Merger._fail(stream, status, f"cannot order this search within {limit}", fault=False)
     return True
 
 
@@ -219,19 +282,6 @@ def _sortable(member: Member) -> set[str]:
     return set(sortable) if sortable is not None else {"datetime", "id", "eo:cloud_cover"}
 
 
-async def _get_one(member: Member, collection: str, product_id: str) -> tuple[Hit | None, Outcome]:
-    outcome = Outcome(requests=1)
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(member.config.timeout_s):
-            hit = await member.adapter.get_item(collection, product_id)
-    except (BackendError, TimeoutError) as exc:
-        outcome.status, outcome.detail, hit = _failure(member, exc), str(exc), None
-    outcome.ms = (time.perf_counter() - started) * 1000
-    outcome.items = int(hit is not None)
-    return hit, outcome
-
-
 def _failure(member: Member, exc: Exception) -> str:
     if isinstance(exc, TimeoutError):
         return "timeout"
@@ -240,16 +290,31 @@ def _failure(member: Member, exc: Exception) -> str:
     return str(kind)
 
 
+def _detail(member: Member, exc: Exception, budget: float) -> str:
+    """The report's words for a failure (BackendError messages hold no secrets or URLs)."""
+    if not isinstance(exc, TimeoutError):
+        return str(exc)
+    if budget < member.config.timeout_s:
+        return f"backend {member.config.id!r}: no answer before the search deadline"
+    return f"backend {member.config.id!r}: no answer within {member.config.timeout_s:g} s"
+
+
 class _Merger:
     """One page of the k-way merge (see the module docstring)."""
 
     def __init__(
-        self, streams: list[Stream], query: SearchQuery, frontier: tuple[Any, ...] | None
+        self,
+        streams: list[Stream],
+        query: SearchQuery,
+        frontier: tuple[Any, ...] | None,
+        deadline: float,
     ) -> None:
         self.streams = streams
         self.query = query
         self.frontier = frontier
+        self.deadline = deadline  # event-loop time by which the page is answered
         self.paused = False  # a stream read MAX_PAGES_PER_STREAM pages: end the page early
+        self.late = False  # the deadline passed: no more requests, end the page early
 
     async def run(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -260,16 +325,29 @@ class _Merger:
                 empty := [s for s in self.streams if s.head() is None and not s.done]
             ):
                 await self._refill(empty)
-            heads = [e for s in self.streams if (e := s.head()) is not None]
-            if self.paused or not heads:
-                break
-            key = min(e.key for e in heads)
-            while not self.paused and (pending := [s for s in self.streams if not s.passed(key)]):
-                await self._refill(pending)
-            if self.paused:
+            key = await self._least_key()
+            if key is None:
                 break
             self._emit_group(key, out)
         return out
+
+    async def _least_key(self) -> tuple[Any, ...] | None:
+        """The least key of the buffered hits once every stream has read past it.
+
+        A backend that sorts by fewer keys than the search asks returns hits equal on its keys
+        in any order: reading on can bring a smaller key, so the least is taken again after
+        every read. None when nothing is left or the page ends early.
+        """
+        while not self.paused:
+            heads = [e for s in self.streams if (e := s.head()) is not None]
+            if not heads:
+                return None
+            key = min(e.key for e in heads)
+            pending = [s for s in self.streams if not s.passed(key)]
+            if not pending:
+                return key
+            await self._refill(pending)
+        return None
 
     def _emit_group(self, key: tuple[Any, ...], out: list[dict[str, Any]]) -> None:
         group = [
@@ -298,7 +376,8 @@ class _Merger:
         """Fetch the stream's next page (or the page its cursor names) into its buffer."""
         first = not stream.states
         state = stream.cursor.state if first else stream.next_state
-        if len(stream.states) >= MAX_PAGES_PER_STREAM:
+        self.late = asyncio.get_running_loop().time() >= self.deadline
+        if self.late or len(stream.states) >= MAX_PAGES_PER_STREAM:
             # This request has read enough: the page ends here and its token resumes the scan.
             self.paused = True
             return
@@ -347,11 +426,14 @@ class _Merger:
         member = stream.member
         started = time.perf_counter()
         stream.outcome.requests += 1
+        # Never past the search's deadline, even for a later page inside the merge.
+        budget = min(member.config.timeout_s, self.deadline - asyncio.get_running_loop().time())
         try:
-            async with asyncio.timeout(member.config.timeout_s):
+            async with asyncio.timeout(budget):
                 return await member.adapter.search(stream.query, state, self._page_size(stream))
         except (BackendError, TimeoutError) as exc:
-            self._fail(stream, _failure(member, exc), str(exc))
+            detail = _detail(member, exc, budget)
+            self._fail(stream, _failure(member, exc), detail, is_backend_fault(exc))
         except Exception:
             log.exception("adapter %s crashed", member.config.id)
             self._fail(stream, "error", "adapter error")
@@ -365,10 +447,11 @@ class _Merger:
         return max(limit, FILTERED_PAGE_SIZE) if stream.residual else limit
 
     @staticmethod
-    def _fail(stream: Stream, status: str, detail: str) -> None:
+    def _fail(stream: Stream, status: str, detail: str, fault: bool = True) -> None:
         stream.done = True
         stream.outcome.status = status
         stream.outcome.detail = detail
+        stream.outcome.fault = fault
 
 
 def _next_position(

@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from adapters.registry import ADAPTERS
+from mqs.breaker import Breakers
 from mqs.cache import Cache, make_cache
 from mqs.config import FederationConfig, Settings
 from mqs.federation import Federation, Member
@@ -34,7 +35,8 @@ class Runtime:
 
 def config_fingerprint(config: FederationConfig) -> str:
     """Changes whenever the federation's membership or mappings change (tokens die with it)."""
-    relevant = [b.model_dump(exclude={"title", "timeout_s", "auth"}) for b in config.backends]
+    operational = {"title", "timeout_s", "auth", "breaker"}
+    relevant = [b.model_dump(exclude=operational) for b in config.backends]
     return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
@@ -65,7 +67,10 @@ async def open_runtime(config: FederationConfig, settings: Settings) -> AsyncIte
     http = http_client(cache, CachePolicy.from_config(config.cache))
     members = [Member(b, ADAPTERS[b.kind](b, http, cache)) for b in config.backends]
     codec = TokenCodec(token_secret(settings), config_fingerprint(config), settings.token_ttl_s)
-    runtime = Runtime(config, settings, http, cache, Federation(members, config.routing()), codec)
+    # Breakers live as long as the process (each worker has its own: see mqs.breaker).
+    breakers = Breakers.for_backends(config.backends, config.server.breaker)
+    federation = Federation(members, config.routing(), config.server.search_deadline_s, breakers)
+    runtime = Runtime(config, settings, http, cache, federation, codec)
     try:
         yield runtime
     finally:

@@ -23,6 +23,9 @@ COLLECTIONS = ("sentinel-1-grd", "sentinel-1-slc", "sentinel-2-l1c", "sentinel-2
 TEST_SECRET = "test-secret-for-paging-tokens"
 # Tests count backend requests: backends' answers are not cached unless a test asks (`cache=`).
 UNCACHED_ANSWERS = {"search_ttl_s": 0, "item_ttl_s": 0}
+# Tests see every backend failure as it happens: circuit breakers never open unless a test
+# configures them (`server={"breaker": {...}}`).
+NO_BREAKER = {"breaker": {"failures": 0}}
 
 
 @dataclass
@@ -104,7 +107,7 @@ def _federations() -> Iterator[MakeFederation]:
                 }
             )
         raw = {
-            "server": server or {},
+            "server": NO_BREAKER | (server or {}),
             "collections": {cid: {"title": cid} for cid in COLLECTIONS} | (extra_collections or {}),
             "backends": backends,
         }

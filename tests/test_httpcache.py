@@ -241,4 +241,6 @@ def test_a_broken_answer_is_not_replayed_from_the_cache(
     assert first["federation:missing"] == ["a"]
     assert "federation:missing" not in second
     assert [f["id"] for f in second["features"]] == [i["id"] for i in items]
+    for page in (second, third):
+        page.pop("federation:report")  # per-backend latencies differ between the two
     assert third == second and faults.requests == 2  # the good answer is cached
