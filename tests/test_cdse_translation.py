@@ -287,6 +287,14 @@ def test_a_detailed_polygon_becomes_its_convex_hull() -> None:
 def test_sort_keys_become_orderby() -> None:
     query = build_query({}, DEFAULT_COLLECTIONS, 10, 100)
     assert odata.orderby(query) == "ContentDate/Start desc"
+    for sortby, expected in [
+        ("+created", "PublicationDate asc"),
+        ("-created,+datetime", "PublicationDate desc"),  # one key is claimed, one is sent
+        ("+datetime", "ContentDate/Start asc"),
+        ("+eo:cloud_cover", "ContentDate/Start desc"),  # not sortable: the gateway says 400
+    ]:
+        query = build_query({"sortby": sortby}, DEFAULT_COLLECTIONS, 10, 100)
+        assert odata.orderby(query) == expected, sortby
 
 
 def test_collection_mappings_from_the_config() -> None:

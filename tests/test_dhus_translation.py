@@ -99,7 +99,8 @@ def q_of(params: dict[str, Any], sets: list[ProductSet] = S2L2A) -> str:
         ),
         pytest.param(
             {"query": {"platform": {"eq": "sentinel-2b"}}},
-            f'{COLLECTION} AND (platformserialidentifier:"Sentinel-2B")',
+            f'{COLLECTION} AND (platformserialidentifier:"Sentinel-2B" OR '
+            "(identifier:S2B_* AND NOT platformserialidentifier:[* TO *]))",
             id="platform",
         ),
         pytest.param(
@@ -165,6 +166,28 @@ def test_sort_keys_become_orderby() -> None:
     query = build_query({}, DEFAULT_COLLECTIONS, 10, 100)
     assert solr.orderby(query) == "beginposition desc"
     assert odata.orderby(query) == "ContentDate/Start desc"
+
+
+def test_sort_keys_the_hub_orders_exactly_become_orderby() -> None:
+    s2 = [DEFAULT_COLLECTIONS["sentinel-2-l1c"], DEFAULT_COLLECTIONS["sentinel-2-l2a"]]
+    mixed = [*s2, DEFAULT_COLLECTIONS["sentinel-1-grd"]]
+    everything = {"datetime", "created", "id", "eo:cloud_cover", "sat:relative_orbit"}
+    assert solr.sortable(s2) == everything
+    # Solr sorts a product without cloud cover (Sentinel-1) as 0: not claimed for such hubs
+    assert solr.sortable(mixed) == everything - {"eo:cloud_cover"}
+    assert solr.sortable([DEFAULT_COLLECTIONS["sentinel-5p-l2-no2"]]) == {
+        "datetime",
+        "created",
+        "id",
+    }
+    query = build_query({"sortby": "+eo:cloud_cover,-created,id"}, DEFAULT_COLLECTIONS, 10, 100)
+    assert solr.orderby(query) == "cloudcoverpercentage asc,ingestiondate desc,identifier asc"
+    assert solr.orderby(query, solr.sortable(mixed)) == "beginposition desc"
+    later = build_query({"sortby": "-sat:relative_orbit,+datetime"}, DEFAULT_COLLECTIONS, 10, 100)
+    assert solr.orderby(later) == "relativeorbitnumber desc,beginposition asc"
+    assert odata.orderby(build_query({"sortby": "+created"}, DEFAULT_COLLECTIONS, 10, 100)) == (
+        "IngestionDate asc"
+    )
 
 
 @pytest.mark.parametrize(

@@ -340,6 +340,32 @@ def test_streams_merge_in_start_order_and_stop_where_a_source_runs_dry() -> None
     assert state == {"n": 2, "c": {GRD.key: [2, 0], L2A.key: [1, 1]}}
 
 
+def test_created_sorts_by_published_in_requests_and_in_the_merge() -> None:
+    query = build_query({"sortby": "+created"}, DEFAULT_COLLECTIONS, 10, 100)
+    assert rq.sort_order(query) == ("published", False)
+    params = dict(rq.source_params(query, rq.Translation(), L2A, (1, 5), False, None))
+    assert (params["sortParam"], params["sortOrder"]) == ("published", "ascending")
+    assert rq.sort_order(build_query({"sortby": "-datetime"}, DEFAULT_COLLECTIONS, 10, 100)) == (
+        "startDate",
+        True,
+    )
+
+    def row(published: str, name: str) -> dict[str, Any]:
+        return {
+            "properties": {
+                "title": name,
+                "startDate": "2021-10-01T00:00:00Z",
+                "published": published,
+            }
+        }
+
+    s1 = [row("2021-10-02T00:00:00Z", "a"), row("2021-10-05T00:00:00Z", "c")]
+    s2 = [row("2021-10-03T00:00:00Z", "b")]
+    fetched = [Fetched(GRD, (1, 0), s1, False), Fetched(L2A, (1, 0), s2, False)]
+    out, state = merge(fetched, 5, False, "published")
+    assert [r["properties"]["title"] for _, r in out] == ["a", "b", "c"] and state is None
+
+
 def test_records_without_a_start_are_skipped_and_exhausted_sources_close() -> None:
     rows = [{"properties": {}}, record("2021-10-05T00:00:00Z", "a")]
     out, state = merge([Fetched(L2A, (4, 0), rows, False)], 10, True)

@@ -317,6 +317,14 @@ def test_an_ascending_search_sorts_ascending() -> None:
     assert tq.sort_keys(SearchQuery()) == "start,,0"
 
 
+def test_created_sorts_by_published() -> None:
+    assert tq.sort_keys(SearchQuery(sortby=(SortField("created", "asc"),))) == "published,,1"
+    assert tq.sort_keys(SearchQuery(sortby=(SortField("created", "desc"),))) == "published,,0"
+    assert tq.sort_order(SearchQuery(sortby=(SortField("created", "asc"),))) == ("created", False)
+    # a key Terrascope cannot sort by (the gateway answers 400 before asking)
+    assert tq.sort_keys(SearchQuery(sortby=(SortField("eo:cloud_cover", "asc"),))) == "start,,0"
+
+
 def test_collection_mapping_defaults_and_overrides() -> None:
     assert terrascope_collection("sentinel-2-l1c", "") == TerrascopeCollection(L1C, False)
     assert terrascope_collection("terrascope-s2-toc-v2", "") == TerrascopeCollection(TOC, True)

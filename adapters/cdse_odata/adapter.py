@@ -73,6 +73,7 @@ class CdseOdataAdapter:
             pushdown=frozenset({"collections", "ids", "datetime"}),
             max_page_size=self.options.max_page_size,
             filter=odata.pushable,
+            sortable=frozenset(odata.SORT_FIELDS),
         )
 
     def _sets(self, query: SearchQuery) -> list[ProductSet]:

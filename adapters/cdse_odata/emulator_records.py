@@ -44,6 +44,7 @@ _S2_REFERENCE = {  # mission: (a sensing time, its absolute orbit)
     "S2A": (datetime(2015, 12, 23, 14, 29, 42, tzinfo=UTC), 2624),
     "S2B": (datetime(2017, 3, 7, 1, 49, tzinfo=UTC), 1),
 }
+PUBLICATION_DELAY = timedelta(minutes=20)  # processingDate -> PublicationDate
 _SIZES = {"GRD": 1_700_000_000, "SLC": 4_500_000_000, "L1C": 700_000_000, "L2A": 950_000_000}
 
 
@@ -114,10 +115,15 @@ def _attributes(
     times: tuple[datetime, datetime],
     specific: list[Attribute],
 ) -> list[Attribute]:
-    """The attributes every product has, in the recorded order, around the mission's own."""
-    published = props.get("created")
+    """The attributes every product has, in the recorded order, around the mission's own.
+
+    The item's ``created`` is the catalogue's ``PublicationDate`` (what the adapter reads back
+    as ``created``); the product was processed :data:`PUBLICATION_DELAY` before.
+    """
+    created = props.get("created")
     start, end = times
-    processed = parse_instant(published) if published else start + timedelta(hours=2)
+    published = parse_instant(created) if created else start + timedelta(hours=2, minutes=20)
+    processed = published - PUBLICATION_DELAY
     s1 = mission.startswith("S1")
     return [
         ("origin", "String", "ESA"),
@@ -238,7 +244,8 @@ def product_from_item(item: Item) -> Product:
     geometry = item.get("geometry")
     bbox = item.get("bbox")
     shape_ = shape(geometry) if geometry else box(*bbox[:2], *bbox[-2:]) if bbox else None
-    published = next(v for n, _, v in attributes if n == "processingDate") + timedelta(minutes=20)
+    processed = next(v for n, _, v in attributes if n == "processingDate")
+    published = processed + PUBLICATION_DELAY
     return Product(
         id=str(uuid.uuid5(NAMESPACE, name)),
         name=f"{name}.SAFE",

@@ -30,7 +30,10 @@ from mqs.ordering import backend_sort
 from mqs.query import SearchQuery
 
 NAME_SUFFIXES = (".SAFE", ".SEN3")
-SORT_FIELDS = {"datetime": "ContentDate/Start"}
+# STAC sort key -> CDSE ``$orderby`` (one key; CDSE orders by ContentDate/Start, ContentDate/End,
+# PublicationDate, ModificationDate). ``created`` is the PublicationDate (see .items); End is not
+# claimed: an item whose End equals its Start has no ``end_datetime`` to sort by.
+SORT_FIELDS = {"datetime": "ContentDate/Start", "created": "PublicationDate"}
 # STAC property -> (CDSE attribute, OData attribute type). Only these clauses are pushed down.
 NUMERIC = {
     "eo:cloud_cover": ("cloudCover", "Double"),
@@ -319,7 +322,8 @@ def build_filter(query: SearchQuery, sets: list[ProductSet], margin: float) -> s
 
 
 def orderby(query: SearchQuery) -> str:
-    keys = backend_sort(query.sortby, SORT_FIELDS)
+    """``$orderby``: the search's first sort key when CDSE knows it (one key is claimed)."""
+    keys = backend_sort(query.sortby[:1], SORT_FIELDS)
     return ",".join(f"{field} {direction}" for field, direction in keys) or "ContentDate/Start desc"
 
 

@@ -77,7 +77,7 @@ class DhusAdapter:
             pushable = None
         else:
             pushdown = frozenset({"collections", "ids", "geometry", "datetime"})
-            sortable = frozenset(solr.SORT_FIELDS)
+            sortable = solr.sortable(self.sets.values())
             pushable = solr.pushable
         self.capabilities = Capabilities(
             pushdown, self.options.max_rows, pushable, sortable, sort_keys=len(sortable)
@@ -107,7 +107,7 @@ class DhusAdapter:
             "q": solr.build_q(query, self._sets(query)),
             "start": str(start),
             "rows": str(rows),
-            "orderby": solr.orderby(query),
+            "orderby": solr.orderby(query, self.capabilities.sortable),
         }
         atom = self.options.response_format == "atom"
         if not atom:
@@ -116,7 +116,7 @@ class DhusAdapter:
         accept = "application/atom+xml" if atom else "application/json"
         if len(str(httpx.QueryParams(params))) + len(url) > self.options.post_above:
             raw = await fetch_bytes(
-                self.client, self.backend, "POST", url, data=params, accept=accept
+                self.client, self.backend, "POST", url, data=params, accept=accept, idempotent=True
             )
         else:
             raw = await fetch_bytes(

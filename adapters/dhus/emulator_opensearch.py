@@ -10,15 +10,25 @@ page; ``next`` while more than a page remains).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from adapters.dhus.emulator_records import KNOWN_FIELDS, Product, iso_ms, solr_text
+from adapters.dhus.emulator_records import (
+    DATE_FIELDS,
+    DOUBLE_FIELDS,
+    INT_FIELDS,
+    KNOWN_FIELDS,
+    Product,
+    iso_ms,
+    solr_text,
+)
 from adapters.dhus.emulator_solr import SolrError
 
 HUB = "Sentinels Scientific Data Hub"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPENSEARCH_NS = "http://a9.com/-/spec/opensearch/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
@@ -57,20 +67,38 @@ def sort_keys(orderby: str | None) -> list[tuple[str, bool]]:
 
 
 def sort_products(products: list[Product], orderby: str | None, tie_order: str) -> list[Product]:
-    """Ordered by ``orderby`` (missing values last); ties in the index's own order
+    """Ordered by ``orderby`` as DHuS's Solr schema sorts; ties in the index's own order
     (``tie_order``: ``uuid``, like a Solr index's internal order, ``name`` or ``input``)."""
     ordered = list(products)
     if tie_order != "input":
         ordered.sort(key=(lambda p: p.uuid) if tie_order == "uuid" else (lambda p: p.name))
     for name, desc in reversed(sort_keys(orderby)):
-
-        def key(p: Product, name: str = name, desc: bool = desc) -> tuple[int, Any]:
-            value = p.fields.get(name)
-            present = value is not None
-            return (int(present) if desc else int(not present), value if present else 0)
-
-        ordered.sort(key=key, reverse=desc)
+        ordered.sort(key=_sort_value(name, desc), reverse=desc)
     return ordered
+
+
+def _sort_value(name: str, desc: bool) -> Callable[[Product], tuple[int, Any]]:
+    """A product's sort key for one field, missing values placed as DHuS's Solr places them.
+
+    The schema's numeric and date fields are Trie fields without ``sortMissingLast``: a product
+    without the field sorts as if it held 0 (dates: 1970-01-01), in either direction. Its
+    string fields have ``sortMissingLast``: such products come last in either direction.
+    """
+    if name in INT_FIELDS or name in DOUBLE_FIELDS or name in DATE_FIELDS:
+        zero: Any = _EPOCH if name in DATE_FIELDS else 0
+
+        def trie(p: Product) -> tuple[int, Any]:
+            value = p.fields.get(name)
+            return (0, zero if value is None else value)
+
+        return trie
+
+    def string(p: Product) -> tuple[int, Any]:
+        value = p.fields.get(name)
+        present = value is not None
+        return (int(present) if desc else int(not present), value if present else "")
+
+    return string
 
 
 # --- feed parts --------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from adapters.stacitem import stac_extensions
 _GML_COORDS = re.compile(r"<gml:coordinates>([^<]*)</gml:coordinates>")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _UUID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
+# DHuS indexes ``tileid`` for Level-1C only; every Sentinel-2 name carries the MGRS tile.
+_S2_TILE = re.compile(r"^S2[A-D]_MSIL(?:1C|2A)_\d{8}T\d{6}_N\d{4}_R\d{3}_T(\d{2}[C-X][A-Z]{2})_")
 _LEVELS = {"Level-1C": "L1C", "Level-2A": "L2A", "Level-1": "L1", "Level-2": "L2", "Level-0": "L0"}
 _INSTRUMENTS = {"S1": "sar", "S2": "msi", "S3": None, "S5": "tropomi"}
 _PRODUCT_TYPES = (
@@ -107,8 +109,7 @@ def _properties(record: Record) -> dict[str, Any]:
         props["eo:cloud_cover"] = cloud
     _sat(f, props)
     _sar(f, props)
-    if f.get("tileid"):
-        props["grid:code"] = f"MGRS-{f['tileid']}"
+    _grid(record, props)
     if f.get("processinglevel"):
         props["processing:level"] = _LEVELS.get(f["processinglevel"], f["processinglevel"])
     if f.get("processingbaseline"):
@@ -116,6 +117,15 @@ def _properties(record: Record) -> dict[str, Any]:
     if f.get("producttype"):
         props["product:type"] = f["producttype"]
     return props
+
+
+def _grid(record: Record, props: dict[str, Any]) -> None:
+    """``grid:code`` from ``tileid``, else from a Sentinel-2 name (``..._T33UXQ_...``)."""
+    tile = record.fields.get("tileid")
+    if not tile and (found := _S2_TILE.match(record.name)):
+        tile = found[1]
+    if tile:
+        props["grid:code"] = f"MGRS-{tile}"
 
 
 def _sat(f: dict[str, str], props: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -144,16 +145,24 @@ def _terms(
 
 
 def _platform(op: str, operand: Any) -> str | None:
+    """``platform`` as the items read it (:mod:`adapters.dhus.items`): the serial identifier
+    where a record has one (Sentinel-2), else the mission prefix of the product name (DHuS
+    indexes no serial identifier for Sentinel-1)."""
     values = operand if op == "in" and isinstance(operand, list) else [operand]
     if op not in ("=", "in"):
         return None
-    names = []
+    terms = []
     for value in values:
         found = _PLATFORM.match(value) if isinstance(value, str) else None
         if found is None:
             return None
-        names.append(f"Sentinel-{found[1]}{found[2].upper()}")
-    return "(" + " OR ".join(f"platformserialidentifier:{phrase(n)}" for n in names) + ")"
+        serial = phrase(f"Sentinel-{found[1]}{found[2].upper()}")
+        prefix = f"S{found[1]}{found[2].upper()}_*"  # digit and letter: checked above
+        terms.append(
+            f"platformserialidentifier:{serial} OR "
+            f"(identifier:{prefix} AND NOT platformserialidentifier:[* TO *])"
+        )
+    return "(" + " OR ".join(terms) + ")"
 
 
 def _array(clause: Clause) -> str | None:
@@ -217,15 +226,36 @@ def build_q(query: SearchQuery, sets: list[ProductSet]) -> str:
     return " AND ".join(clauses) if clauses else "*:*"
 
 
+# STAC sort key -> the Solr field DHuS's ``orderby`` sorts by (several keys: ``a asc,b desc``).
 SORT_FIELDS = {
     "datetime": "beginposition",
     "created": "ingestiondate",
+    "id": "identifier",
     "eo:cloud_cover": "cloudcoverpercentage",
     "sat:relative_orbit": "relativeorbitnumber",
 }
+# DHuS's schema sorts a product without a numeric field as if it held 0 (Trie fields without
+# ``sortMissingLast``), not last as the gateway does: such a key is claimed only for backends
+# whose every product has it (platforms that always carry the field).
+_PLATFORMS_WITH = {
+    "eo:cloud_cover": frozenset({"Sentinel-2"}),
+    "sat:relative_orbit": frozenset({"Sentinel-1", "Sentinel-2"}),
+}
 
 
-def orderby(query: SearchQuery) -> str:
-    """DHuS ``orderby`` (``key dir,key dir``): the leading sort keys the backend knows."""
-    keys = backend_sort(query.sortby, SORT_FIELDS)
-    return ",".join(f"{field} {direction}" for field, direction in keys) or "beginposition desc"
+def sortable(sets: Iterable[ProductSet]) -> frozenset[str]:
+    """The sort keys a backend serving ``sets`` orders exactly as the gateway does."""
+    platforms = {s.platform for s in sets}
+    return frozenset(
+        key
+        for key in SORT_FIELDS
+        if key not in _PLATFORMS_WITH or platforms <= _PLATFORMS_WITH[key]
+    )
+
+
+def orderby(query: SearchQuery, keys: Collection[str] | None = None) -> str:
+    """DHuS ``orderby`` (``key dir,key dir``): the leading sort keys the backend knows
+    (``keys``: those claimed for this backend, default all)."""
+    fields = {k: v for k, v in SORT_FIELDS.items() if keys is None or k in keys}
+    found = backend_sort(query.sortby, fields)
+    return ",".join(f"{field} {direction}" for field, direction in found) or "beginposition desc"

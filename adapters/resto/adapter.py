@@ -2,8 +2,9 @@
 
 The configured ``url`` is the API root (``https://catalogue.dataspace.copernicus.eu/resto/api``);
 searches go to ``{url}/collections/<collection>/search.json``, one request per source (collection
-path and product type), paged with ``page``/``maxRecords`` and sorted by ``startDate``. Sources
-are merged here into one stream (see :mod:`adapters.resto.streams`).
+path and product type), paged with ``page``/``maxRecords`` and sorted by ``startDate`` (or
+``published`` for ``created``). Sources are merged here into one stream (see
+:mod:`adapters.resto.streams`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class RestoAdapter:
             pushdown=frozenset({"collections", "geometry"}),
             max_page_size=self.options.max_records,
             filter=rq.pushable,
+            sortable=frozenset(rq.SORT_FIELDS),
         )
 
     def _plan(self, query: SearchQuery, shared: rq.Translation) -> dict[Source, list[str]]:
@@ -99,8 +101,8 @@ class RestoAdapter:
         fetched = await asyncio.gather(
             *(self._fetch(query, shared, s, cursor, size) for s, cursor in cursors.items())
         )
-        descending = rq.sort_order(query)[1]
-        emitted, next_state = merge([f for f, _ in fetched], size, descending)
+        sort_param, descending = rq.sort_order(query)
+        emitted, next_state = merge([f for f, _ in fetched], size, descending, sort_param)
         hits = self._hits(emitted, plan, shared)
         first = all(cursor == (1, 0) for cursor in cursors.values())
         totals = [total for _, total in fetched]

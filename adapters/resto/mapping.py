@@ -72,7 +72,12 @@ def record_properties(record: Record) -> dict[str, Any]:
 
 def record_start(record: Record) -> datetime | None:
     """The sensing start resto sorts by."""
-    return parse_instant(record_properties(record).get("startDate"))
+    return record_moment(record, "startDate")
+
+
+def record_moment(record: Record, name: str) -> datetime | None:
+    """An instant property of a record (``startDate``, ``published``: what resto sorts by)."""
+    return parse_instant(record_properties(record).get(name))
 
 
 def has_more(answer: Answer, page: int, size: int) -> bool:

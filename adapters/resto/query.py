@@ -46,7 +46,10 @@ NUMERIC = {
     "sat:relative_orbit": ("relativeOrbitNumber", 1.0, float(ORBIT_MAX), True),
     "sat:absolute_orbit": ("orbitNumber", 1.0, float(ORBIT_MAX), True),
 }
-SORT_FIELDS = {"datetime": "startDate", "start_datetime": "startDate"}
+# STAC sort key -> resto ``sortParam`` (one key; resto sorts by startDate, completionDate,
+# published, updated). ``created`` is ``published`` (see .items); completionDate is not claimed:
+# an item whose completion equals its start has no ``end_datetime`` to sort by.
+SORT_FIELDS = {"datetime": "startDate", "created": "published"}
 
 Interval = tuple[float, float]
 

@@ -1,10 +1,11 @@
 """One sorted stream out of several resto request streams, with a stateless cursor (pure).
 
 A search spanning several sources (e.g. ``Sentinel1/GRD`` and ``Sentinel2/S2MSI2A``) asks each
-for the page its cursor names and merges their pages by ``startDate`` into one stream. An item
-is emitted only while every source that has more pages still has a fetched record left, so the
-merged order is exact. The state the gateway keeps is ``{"n": page size, "c": {source key:
-[page, records of that page already emitted]}}``; a source missing from ``c`` is exhausted.
+for the page its cursor names and merges their pages by the instant they are sorted by
+(``startDate``, or ``published``) into one stream. An item is emitted only while every source
+that has more pages still has a fetched record left, so the merged order is exact. The state
+the gateway keeps is ``{"n": page size, "c": {source key: [page, records of that page already
+emitted]}}``; a source missing from ``c`` is exhausted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from adapters.base import PageState
 from adapters.resto.collections import Source
-from adapters.resto.mapping import Record, record_start
+from adapters.resto.mapping import Record, record_moment
 
 Cursor = tuple[int, int]  # (1-based page number, records of it already emitted)
 MAX_PAGE = 1_000_000
@@ -74,10 +75,14 @@ def _best(
 
 
 def merge(
-    fetched: list[Fetched], size: int, descending: bool
+    fetched: list[Fetched], size: int, descending: bool, sort_param: str = "startDate"
 ) -> tuple[list[tuple[Source, Record]], PageState | None]:
-    """Up to ``size`` records in merged order, and the state of the rest (None: no more)."""
-    buffers = {f.source: [(record_start(r), r) for r in f.records[f.cursor[1] :]] for f in fetched}
+    """Up to ``size`` records in merged order (by ``sort_param``, the instant resto sorted
+    by), and the state of the rest (None: no more)."""
+    buffers = {
+        f.source: [(record_moment(r, sort_param), r) for r in f.records[f.cursor[1] :]]
+        for f in fetched
+    }
     consumed = {f.source: [0] for f in fetched}
     more = {f.source: f.more for f in fetched}
     out: list[tuple[Source, Record]] = []

@@ -9,7 +9,8 @@ request streams (:func:`adapters.terrascope.query.plan`), each paged with ``star
 (1-based) and ``count`` and sorted with ``sortKeys=start,,0``: SRU syntax
 ``key,schema,ascending``, acquisition start descending (the recorded answers echo
 ``sortKeys=title`` as ``title,,1,0,highValue``; openEO asks ``start,,0`` for the newest
-product). This adapter merges the streams into one in that order (:func:`mapping.merge`);
+product; ``published,,0|1`` sorts by ``created``). This adapter merges the streams into one
+in that order (:func:`mapping.merge`);
 ties come in Terrascope's own order, which the gateway copes with. The page state holds each
 stream's next ``startIndex`` (None: finished) and the first page's total. Terrascope pages
 only through its first ``max_results`` (10000) results: a search that needs more fails for
@@ -70,7 +71,10 @@ class TerrascopeAdapter:
         self.collections: dict[str, TerrascopeCollection] = resolve(backend.collection_map())
         self.root = backend.url.rstrip("/")
         self.capabilities = Capabilities(
-            frozenset({"collections"}), self.options.max_page_size, tq.pushable
+            frozenset({"collections"}),
+            self.options.max_page_size,
+            tq.pushable,
+            sortable=frozenset(tq.SORT_FIELDS),
         )
 
     def _plan(self, query: SearchQuery) -> list[tq.SubQuery]:
@@ -85,18 +89,22 @@ class TerrascopeAdapter:
         subs = self._plan(query)
         count = min(limit, self.options.max_page_size)
         positions, total = self._state(state, len(subs))
+        field, descending = tq.sort_order(query)
         pages = await asyncio.gather(
-            *(self._stream(sub, pos, count) for sub, pos in zip(subs, positions, strict=True))
+            *(
+                self._stream(sub, pos, count, field)
+                for sub, pos in zip(subs, positions, strict=True)
+            )
         )
         if state is None:
             known = [p[1] for p in pages if p is not None]
             total = sum(t for t in known if t is not None) if None not in known else None
-        hits, resume = merge([p[0] if p else None for p in pages], count, _descending(query))
+        hits, resume = merge([p[0] if p else None for p in pages], count, descending)
         more = any(r is not None for r in resume)
         return BackendPage(hits, {"p": resume, "t": total} if more else None, total)
 
     async def _stream(
-        self, sub: tq.SubQuery, start: int | None, count: int
+        self, sub: tq.SubQuery, start: int | None, count: int, field: str
     ) -> tuple[Stream, int | None] | None:
         """One page of one request stream from ``start`` (None: the stream is finished)."""
         if start is None:
@@ -117,7 +125,7 @@ class TerrascopeAdapter:
         entries: list[tuple[str | None, Hit | None]] = []
         for feature in page.features:
             hit = to_hit(feature, sub.collection, spec)
-            entries.append((hit_key(hit) if hit else None, hit))
+            entries.append((hit_key(hit, field) if hit else None, hit))
         end = start + len(entries) - 1
         last = not entries or len(entries) < count or (page.total is not None and end >= page.total)
         return Stream(start, entries, last), page.total
@@ -146,10 +154,6 @@ class TerrascopeAdapter:
             return collection_extent(body, spec.urn)
         except FeedError as exc:
             raise BadBackendResponse(self.backend.id, f"Terrascope answer: {exc}") from None
-
-
-def _descending(query: SearchQuery) -> bool:
-    return tq.sort_keys(query) == "start,,0"
 
 
 def _index(value: Any) -> int | None:

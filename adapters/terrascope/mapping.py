@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Hit
-from mqs.ordering import normalise_instant
+from mqs.ordering import field_value, normalise_instant
 
 
 class FeedError(ValueError):
@@ -51,15 +51,24 @@ class Stream:
     last: bool  # nothing after this page
 
 
-def sort_key(hit: Hit) -> str | None:
-    props = hit.item.get("properties") or {}
-    return normalise_instant(props.get("datetime"))
+def sort_key(hit: Hit, field: str = "datetime") -> str | None:
+    """The instant a hit sorts by (``datetime``, ``created``) as the gateway compares it."""
+    value = field_value(hit.item, field)
+    return value if isinstance(value, str) else None
+
+
+def _before(key: str | None, other: str | None, descending: bool) -> bool:
+    """Whether ``key`` sorts strictly before ``other`` (missing keys last either way)."""
+    if key is None or other is None:
+        return key is not None and other is None
+    return key > other if descending else key < other
 
 
 def merge(
     streams: list[Stream | None], count: int, descending: bool = True
 ) -> tuple[list[Hit], list[int | None]]:
-    """The first ``count`` hits of the streams merged by datetime, and where each resumes.
+    """The first ``count`` hits of the streams merged by their sort keys, and where each
+    resumes.
 
     Each stream is already in order. A stream that may continue past its page limits the
     merge: once its page is used up nothing else is taken (its next page could come first).
@@ -68,7 +77,7 @@ def merge(
     heads = [0] * len(streams)
     hits: list[Hit] = []
     while len(hits) < count:
-        best: tuple[str, int] | None = None
+        best: tuple[str | None, int] | None = None
         for j, stream in enumerate(streams):
             if stream is None:
                 continue
@@ -78,8 +87,8 @@ def merge(
                 if not stream.last:
                     return hits, _positions(streams, heads)
                 continue
-            key = stream.entries[heads[j]][0] or ""
-            if best is None or (key > best[0] if descending else key < best[0]):
+            key = stream.entries[heads[j]][0]
+            if best is None or _before(key, best[0], descending):
                 best = (key, j)
         if best is None:
             break

@@ -13,7 +13,8 @@ One request per (Terrascope collection, title) pair: ``collection`` takes one UR
 - ``cloudCover=[a,b]`` (inclusive), ``orbitDirection``, ``relativeOrbitNumber``, ``tileId``:
   exact for the clauses :func:`pushable` accepts; ``<``/``>`` on cloud cover narrow the
   interval as a superset and stay with the gateway.
-- ``sortKeys=start,,0``: acquisition start, descending (SRU syntax ``key,schema,ascending``).
+- ``sortKeys=start,,0``: acquisition start, descending (SRU syntax ``key,schema,ascending``);
+  ``start,,1`` ascending, ``published,,0|1`` for ``created``.
 
 Every value is formatted here from parsed numbers and instants or checked against a strict
 pattern, and travels as a URL query parameter encoded by httpx: nothing can widen a request.
@@ -37,6 +38,10 @@ TITLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 MGRS = re.compile(r"^MGRS-(\d{1,2}[C-X][A-HJ-NP-Z][A-HJ-NP-V])$")
 ORBIT_STATES = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 CLOUD = "eo:cloud_cover"
+# STAC sort key -> Terrascope ``sortKeys`` key (one key). ``created`` is ``published``
+# (see .items); ``end`` is not claimed: an item whose end equals its start has no
+# ``end_datetime`` to sort by.
+SORT_FIELDS = {"datetime": "start", "created": "published"}
 Params = tuple[tuple[str, str], ...]
 
 
@@ -156,11 +161,20 @@ def filter_params(expr: Clause | None) -> list[tuple[str, str]] | None:
 
 
 # --- whole requests ------------------------------------------------------------------------
-def sort_keys(query: SearchQuery) -> str:
-    """``start,,0`` (acquisition start, descending) or ``start,,1`` for an ascending search."""
+def sort_order(query: SearchQuery) -> tuple[str, bool]:
+    """(the STAC field the requests sort by, descending?): the search's first key when
+    Terrascope knows it, else the acquisition start, newest first."""
     first = query.sortby[0] if query.sortby else None
-    ascending = first is not None and first.field == "datetime" and first.direction == "asc"
-    return "start,,1" if ascending else "start,,0"
+    if first is None or first.field not in SORT_FIELDS:
+        return "datetime", True
+    return first.field, first.direction == "desc"
+
+
+def sort_keys(query: SearchQuery) -> str:
+    """SRU ``sortKeys`` (``key,schema,ascending``): ``start,,0`` (acquisition start,
+    descending), ``start,,1``, ``published,,0`` ..."""
+    field, descending = sort_order(query)
+    return f"{SORT_FIELDS[field]},,{0 if descending else 1}"
 
 
 def common_params(query: SearchQuery, margin_s: float) -> list[tuple[str, str]] | None:
