@@ -22,21 +22,12 @@ from typing import Any
 
 import httpx
 import redis
+from search_latency import CASES  # the same searches as the latency benchmark
 
 from mqs.app import create_app
 from mqs.config import CacheConfig, FederationConfig, Settings
 from mqs.demo import demo_federation
 from mqs.serving import bound_socket, serving_in_thread
-
-CASES = {
-    "10 items, all collections": {"limit": 10},
-    "100 items, sentinel-2-l2a": {"limit": 100, "collections": "sentinel-2-l2a"},
-    "100 items, bbox+datetime": {
-        "limit": 100,
-        "bbox": "14,49,16,50",
-        "datetime": "2021-10-01T00:00:00Z/2021-10-31T23:59:59Z",
-    },
-}
 
 
 class Counting:
