@@ -270,16 +270,13 @@ def _check_sortable(query: SearchQuery, members: list[Member]) -> None:
     if not unable:
         return
     names = ", ".join(repr(m.config.id) for m in unable)
-    common = set.intersection(*(_sortable(m) for m in members)) if members else set()
+    limited = [m.adapter.capabilities.sortable for m in members]
+    known = [set(fields) for fields in limited if fields is not None]  # None: any field
+    common = set.intersection(*known) if known else set()
     hint = f"; every backend here sorts by: {', '.join(sorted(common))}" if common else ""
     raise InvalidRequest(
         f"cannot sort by {first.field} {first.direction}: backend(s) {names} cannot{hint}"
     )
-
-
-def _sortable(member: Member) -> set[str]:
-    sortable = member.adapter.capabilities.sortable
-    return set(sortable) if sortable is not None else {"datetime", "id", "eo:cloud_cover"}
 
 
 def _failure(member: Member, exc: Exception) -> str:
@@ -417,9 +414,7 @@ class _Merger:
             fresh.append(Entry(page_no, offset, key, hit))
         # Hits equal on the keys the backend sorts by may come in any order, across pages.
         waiting = [e for e in stream.entries[stream.pos :] if not e.consumed]
-        stream.entries = sorted(waiting + fresh, key=lambda e: e.key) if waiting else fresh
-        if not waiting:
-            fresh.sort(key=lambda e: e.key)
+        stream.entries = sorted(waiting + fresh, key=lambda e: e.key)
         stream.pos = 0
 
     async def _call(self, stream: Stream, state: dict[str, Any] | None) -> BackendPage | None:
