@@ -133,9 +133,8 @@ def sortable_fields(runtime: Runtime, collection_ids: list[str]) -> dict[str, An
         for name, spec in collection_queryables(cid).items()
         if spec.get("type") != "array" and name not in ("geometry", "collection")
     }
-    routing = runtime.config.routing()
-    for backend in {b.id: b for cid in collection_ids for b in routing[cid]}:
-        sortable = runtime.federation.members[backend].adapter.capabilities.sortable
+    for member, _ in runtime.federation.members_for(tuple(collection_ids)):
+        sortable = member.adapter.capabilities.sortable
         if sortable is not None:
             properties = {k: v for k, v in properties.items() if k in sortable}
     return properties
