@@ -2,7 +2,8 @@
 
 The test holds a :class:`Faults` object shared with the wrapped app and changes it at run
 time: ``faults.set("status", status=503, retry_after="0", times=1)`` answers the next request
-with a 503 and lets the following ones through. Every request the wrapper sees is counted.
+with a 503 and lets the following ones through; ``only=`` (a regex on the path) limits the
+fault to some requests (e.g. downloads). Every request the wrapper sees is counted.
 
 Faults (``Faults.mode``):
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +63,7 @@ class Faults:
     requests: int = 0  # requests seen, faulty or not
     faulted: int = 0  # requests the fault hit
     paths: list[str] = field(default_factory=list)
+    only: str | None = None  # a regex: the fault hits only requests whose path matches it
 
     def set(
         self,
@@ -70,10 +73,11 @@ class Faults:
         delay_s: float = 0.0,
         status: int = 503,
         retry_after: str | None = None,
+        only: str | None = None,
     ) -> None:
         if mode not in FAULTS:
             raise ValueError(f"unknown fault {mode!r}")
-        self.mode, self.times, self.delay_s = mode, times, delay_s
+        self.mode, self.times, self.delay_s, self.only = mode, times, delay_s, only
         self.status, self.retry_after = status, retry_after
 
     def clear(self) -> None:
@@ -84,11 +88,13 @@ class Faults:
         self.mode, self.requests, self.faulted = None, 0, 0
         self.paths.clear()
 
-    def take(self) -> Fault | None:
-        """The fault for the request that just arrived (and count it)."""
+    def take(self, path: str = "") -> Fault | None:
+        """The fault for the request that just arrived at ``path`` (and count it)."""
         self.requests += 1
         mode = self.mode
         if mode is None or self.times == 0:
+            return None
+        if self.only is not None and not re.search(self.only, path):
             return None
         if self.times is not None:
             self.times -= 1
@@ -108,7 +114,7 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         self.faults.paths.append(str(scope.get("path", "")))
-        mode = self.faults.take()
+        mode = self.faults.take(str(scope.get("path", "")))
         if mode is None:
             await self.app(scope, receive, send)
         elif mode == "slow":

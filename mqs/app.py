@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import attr
 from brotli_asgi import BrotliMiddleware
 from fastapi import FastAPI, Request
-from pydantic import field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
@@ -18,6 +18,7 @@ from stac_fastapi.api.models import (
     create_post_request_model,
     create_request_model,
 )
+from stac_fastapi.extensions.collection_search import CollectionSearchExtension
 from stac_fastapi.extensions.fields import FieldsExtension
 from stac_fastapi.extensions.fields.request import FieldsExtensionGetRequest
 from stac_fastapi.extensions.filter import FilterExtension
@@ -39,10 +40,16 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from mqs import __version__
+from mqs.auth.middleware import AuthMiddleware
 from mqs.client import FederationClient, json_response
+from mqs.collection_search import COLLECTION_SEARCH_CONFORMANCE, CollectionSearchGetRequest
 from mqs.config import FederationConfig, Settings
+from mqs.deletions.routes import deletions_endpoint
+from mqs.download import DOWNLOAD_EXPOSED, install_download
 from mqs.errors import install_error_handlers
 from mqs.links import JSON, base_url
+from mqs.ops import install_ops
+from mqs.pagecache import PageCache
 from mqs.queryables import (
     FIELDS_CONFORMANCE,
     FILTER_CONFORMANCE,
@@ -67,12 +74,36 @@ class _SearchGetRequest(BaseSearchGetRequest):
     datetime: DateTimeQueryType = attr.ib(default=None)
 
 
+class _FilterPostRequest(BaseModel):
+    """POST ``filter``: CQL2 JSON, or CQL2 text with ``filter-lang: cql2-text``.
+
+    (pystac-client, and so QGIS, POSTs a text filter as text; :mod:`mqs.cqlfilter` parses both.)
+    """
+
+    filter_expr: dict[str, Any] | str | None = Field(
+        None, alias="filter", description="A CQL2 JSON object, or CQL2 text (filter-lang)"
+    )
+    filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(
+        None, alias="filter-lang", description="Default: cql2-json for objects, else cql2-text"
+    )
+    filter_crs: str | None = Field(None, alias="filter-crs", description="CRS84 only")
+
+
 class _SearchPostRequest(BaseSearchPostRequest):
     """POST ``/search``; a single collection or id given as a string is taken as a list.
 
     (stac-api-validator sends ``"collections": "id"``; the spec says array. Being lenient here
     costs nothing and helps clients that made the same mistake.)
     """
+
+    deleted: str | None = None  # withdrawn products: exclude | include (mqs.deletions.search)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, value: Any) -> Any:
+        if not isinstance(value, dict):  # stac-pydantic's own validators assume one
+            raise ValueError("the search body must be a JSON object")
+        return value
 
     @field_validator("collections", "ids", mode="before")
     @classmethod
@@ -135,10 +166,14 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         docs_url="/api.html",
         redoc_url=None,
     )
+    filter_extension = FilterExtension(
+        client=FederationQueryables(), conformance_classes=FILTER_CONFORMANCE
+    )
+    filter_extension.POST = _FilterPostRequest
     extensions: list[Any] = [
         TokenPaginationExtension(),
         QueryExtension(),
-        FilterExtension(client=FederationQueryables(), conformance_classes=FILTER_CONFORMANCE),
+        filter_extension,
         SortExtension(client=FederationSortables(), conformance_classes=SORT_CONFORMANCE),
         FieldsExtension(conformance_classes=FIELDS_CONFORMANCE),
     ]
@@ -165,7 +200,13 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
             stac_fastapi_version=__version__,
         ),
         client=FederationClient(landing_page_id="mqs"),
-        extensions=extensions,
+        extensions=[
+            *extensions,
+            CollectionSearchExtension(
+                GET=CollectionSearchGetRequest, conformance_classes=COLLECTION_SEARCH_CONFORMANCE
+            ),
+        ],
+        collections_get_request_model=CollectionSearchGetRequest,
         app=fastapi_app,
         title=server.title,
         description=server.description,
@@ -175,18 +216,24 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
         items_get_request_model=items_model,
         health_check=cast(Any, _health),  # an endpoint: FastAPI passes it the request
         middlewares=[
-            Middleware(BrotliMiddleware),
+            Middleware(BrotliMiddleware, excluded_handlers=[r"^/download/"]),  # bytes as sent
             Middleware(
                 CORSMiddleware,
                 allow_origins=server.cors_origins,
-                allow_methods=["OPTIONS", "POST", "GET"],
-                allow_headers=["Content-Type", "Authorization"],
+                allow_methods=["OPTIONS", "POST", "GET", "HEAD"],
+                allow_headers=["Content-Type", "Authorization", "Range", "If-Range"],
+                expose_headers=list(DOWNLOAD_EXPOSED),  # browsers may read them (downloads)
                 max_age=600,
             ),
             Middleware(ProxyHeaderMiddleware),
+            Middleware(AuthMiddleware),  # tokens and rate limits (mqs.auth)
+            Middleware(PageCache),  # innermost: repeated searches (cache.page_ttl_s)
         ],
     )
     app = api.app
     app.add_api_route("/backends", _backends, methods=["GET"], name="Federation backends")
+    app.add_api_route("/deletions", deletions_endpoint, methods=["GET"], name="Deleted products")
+    install_download(app)  # GET|HEAD /download/{collection}/{item}/{asset} (mqs.download)
     install_error_handlers(app)
+    install_ops(app, list(config.collections), [b.id for b in config.backends])
     return app

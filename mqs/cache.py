@@ -28,6 +28,12 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Set ``key`` only if it is absent (a lock); True when set or when the cache is down."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -58,6 +64,15 @@ class MemoryCache:
         self._bytes += len(value)
         while len(self._data) > self._max or self._bytes > self._max_bytes:
             self._drop(next(iter(self._data)))
+
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl_s)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._drop(key)
 
     def _drop(self, key: str) -> None:
         entry = self._data.pop(key, None)
@@ -145,8 +160,50 @@ class RedisCache:
                 return
             self._ok()
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """``SET NX``: True when this caller set it, or when Redis cannot coordinate (down)."""
+        async with self._slots:
+            if self._skipping():
+                return True
+            try:
+                done = await self._redis.set(
+                    self._prefix + key, value, px=max(1, int(ttl_s * 1000)), nx=True
+                )
+            except (RedisError, OSError) as exc:
+                await self._failed(exc)
+                return True
+            self._ok()
+            return bool(done)
+
+    async def delete(self, key: str) -> None:
+        async with self._slots:
+            if self._skipping():
+                return
+            try:
+                await self._redis.delete(self._prefix + key)
+            except (RedisError, OSError) as exc:
+                await self._failed(exc)
+                return
+            self._ok()
+
+    async def ping(self) -> bool:
+        """Whether Redis answers a PING now (readiness; ignores the back-off after an outage)."""
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
     async def close(self) -> None:
         await self._redis.aclose()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The client, for atomic scripts (e.g. the rate limiter's token buckets)."""
+        return self._redis
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
 
 def make_cache(url: str, memory_max_bytes: int = DEFAULT_MEMORY_BYTES) -> Cache:

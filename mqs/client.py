@@ -11,7 +11,11 @@ from pydantic import BaseModel
 from stac_fastapi.types.core import AsyncBaseCoreClient
 from starlette.responses import Response
 
+from mqs.auth import hidden_backends, require_collection, restrict_search, visible_collections
+from mqs.collection_search import listing_links, page, parse_collection_query
 from mqs.collections import all_collections, collection_document
+from mqs.deletions.search import deleted_mode, screen, screen_item
+from mqs.download import proxy_assets
 from mqs.errors import InvalidRequest, NotFound, UpstreamFailed, UpstreamTimeout
 from mqs.federation import Outcome, SearchResult
 from mqs.fields import Selector, parse_fields, selector
@@ -26,6 +30,8 @@ from mqs.links import (
     get_next_link,
     post_next_link,
 )
+from mqs.metrics import observe_backends
+from mqs.observe import observe_search
 from mqs.query import build_query, parse_ids
 from mqs.runtime import Runtime
 
@@ -91,21 +97,23 @@ class FederationClient(AsyncBaseCoreClient):
         return page
 
     async def all_collections(self, **kwargs: Any) -> Any:
+        """``GET /collections``: filtered and paged by collection search (``q``, ``bbox``...)."""
         request: Request = kwargs["request"]
+        runtime = _runtime(request)
+        params = list(request.query_params.multi_items())
+        query = parse_collection_query(dict(params), runtime.config.server.max_limit)
         base = base_url(request)
-        docs = await all_collections(_runtime(request), base)
-        links = [
-            {"rel": "self", "href": f"{base}collections", "type": JSON},
-            {"rel": "root", "href": base, "type": JSON},
-            {"rel": "parent", "href": base, "type": JSON},
-        ]
-        return json_response({"collections": docs, "links": links})
+        ids = await visible_collections(request, runtime.config.collections)  # mqs.auth
+        found, matched, next_offset = page(await all_collections(runtime, base, ids), query)
+        body = {"collections": found, "links": listing_links(base, params, next_offset)}
+        return json_response(body | {"numberMatched": matched, "numberReturned": len(found)})
 
     async def get_collection(self, collection_id: str, **kwargs: Any) -> Any:
         request: Request = kwargs["request"]
         runtime = _runtime(request)
         if collection_id not in runtime.config.collections:
             raise NotFound(f"collection {collection_id[:100]!r} not found")
+        await require_collection(request, collection_id)
         return json_response(await collection_document(runtime, collection_id, base_url(request)))
 
     async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
@@ -113,14 +121,22 @@ class FederationClient(AsyncBaseCoreClient):
         runtime = _runtime(request)
         if collection_id not in runtime.config.collections:
             raise NotFound(f"collection {collection_id[:100]!r} not found")
+        await require_collection(request, collection_id)
         ids = parse_ids([item_id])
         if not ids:
             raise NotFound("item not found")
-        item, outcomes = await runtime.federation.get_item(collection_id, product_name(ids[0]))
+        hidden = await hidden_backends(request)  # backends the user may not see (mqs.auth)
+        item, outcomes = await runtime.federation.get_item(
+            collection_id, product_name(ids[0]), hidden
+        )
+        observe_backends(outcomes)
         _raise_if_all_failed(outcomes, item is not None)
         if item is None:
             raise NotFound(f"item {item_id[:100]!r} not found in {collection_id!r}")
-        return json_response(add_item_links(item, base_url(request)), GEOJSON)
+        await screen_item(runtime.deletions, item, hidden)  # withdrawn: flagged (mqs.deletions)
+        base = base_url(request)
+        item = proxy_assets(item, base, runtime.config.backends)  # credentialed hrefs -> gateway
+        return json_response(add_item_links(item, base), GEOJSON)
 
     async def get_search(self, **kwargs: Any) -> Any:  # type: ignore[override]
         request: Request = kwargs["request"]
@@ -148,6 +164,7 @@ class FederationClient(AsyncBaseCoreClient):
         runtime = _runtime(request)
         if collection_id not in runtime.config.collections:
             raise NotFound(f"collection {collection_id[:100]!r} not found")
+        await require_collection(request, collection_id)
         params = [p for p in request.query_params.multi_items() if p[0] != "collections"]
         url = f"{base_url(request)}collections/{collection_id}/items"
         search = {**dict(params), "collections": [collection_id]}
@@ -159,12 +176,22 @@ class FederationClient(AsyncBaseCoreClient):
         query = build_query(
             params, runtime.config.collections, server.default_limit, server.max_limit
         )
+        visible = await restrict_search(request, query, runtime.config.collections)
+        if visible is None:  # the user may see none of the collections asked for: no items
+            empty = SearchResult(items=[], next_position=None, matched=0, outcomes={})
+            body = self._item_collection(request, empty, selector(None))
+            return json_response(body, GEOJSON)
+        query = visible
         token = params.get("token")
         if token is not None and not isinstance(token, str):
             raise InvalidRequest("invalid paging token")
         position = runtime.codec.decode(token, query.fingerprint()) if token else None
         select = selector(parse_fields(params.get("fields")))
-        result = await runtime.federation.search(query, position)
+        shown = deleted_mode(params)  # withdrawn products: exclude | include (mqs.deletions)
+        hidden = await hidden_backends(request)  # backends the user may not see (mqs.auth)
+        result = await runtime.federation.search(query, position, hidden)
+        await screen(runtime.deletions, result, shown, base_url(request), hidden)
+        observe_search(runtime, query, position is None, result)  # metrics and the log line
         _raise_if_all_failed(result.outcomes, bool(result.items))
         body = self._item_collection(request, result, select)
         if result.next_position is not None:
@@ -178,7 +205,11 @@ class FederationClient(AsyncBaseCoreClient):
         request: Request, result: SearchResult, select: Selector
     ) -> dict[str, Any]:
         base = base_url(request)
-        features = [select(add_item_links(item, base)) for item in result.items]
+        backends = _runtime(request).config.backends
+        features = [
+            select(add_item_links(proxy_assets(item, base, backends), base))
+            for item in result.items
+        ]
         body: dict[str, Any] = {
             "type": "FeatureCollection",
             "features": features,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -11,7 +12,9 @@ import orjson
 from mqs.config import BackendConfig
 from mqs.links import GEOJSON, JSON, QUERYABLES, SCHEMA, SORTABLES, collection_url
 from mqs.merge import provider_entry
+from mqs.metrics import record_cache
 from mqs.runtime import Runtime
+from mqs.summaries import enrich
 
 log = logging.getLogger("mqs.collections")
 
@@ -21,6 +24,7 @@ WORLD = [-180.0, -90.0, 180.0, 90.0]
 async def _backend_extent(runtime: Runtime, backend: BackendConfig, cid: str) -> Any:
     key = f"describe:{backend.id}:{cid}"
     cached = await runtime.cache.get(key)
+    record_cache("collections", "hit" if cached is not None else "miss")
     if cached is not None:
         return orjson.loads(cached)
     adapter = runtime.federation.members[backend.id].adapter
@@ -43,8 +47,9 @@ def _union(extents: list[Any]) -> tuple[list[float] | None, list[str | None] | N
             interval = extent["temporal"]["interval"][0]
         except (KeyError, IndexError, TypeError):
             continue
-        if len(bbox) >= 4:
-            boxes.append([float(v) for v in (bbox[0], bbox[1], bbox[-2], bbox[-1])])
+        if len(bbox) in (4, 6):  # 3D: west, south, bottom, east, north, top
+            corners = bbox if len(bbox) == 4 else (bbox[0], bbox[1], bbox[3], bbox[4])
+            boxes.append([float(v) for v in corners])
         starts.append(interval[0])
         ends.append(interval[1])
     bbox = None
@@ -69,7 +74,7 @@ async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str
         found = await asyncio.gather(*(_backend_extent(runtime, b, cid) for b in backends))
         bbox, interval = _union([e for e in found if e])
     url = collection_url(base, cid)
-    return {
+    doc = {
         "type": "Collection",
         "id": cid,
         "stac_version": "1.0.0",
@@ -92,8 +97,12 @@ async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str
             {"rel": SORTABLES, "href": f"{url}/sortables", "type": SCHEMA, "title": "Sortables"},
         ],
     }
+    return enrich(doc)  # the Sentinel family's summaries, item_assets, licence (mqs/data)
 
 
-async def all_collections(runtime: Runtime, base: str) -> list[dict[str, Any]]:
-    ids = list(runtime.config.collections)
+async def all_collections(
+    runtime: Runtime, base: str, ids: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """The documents of ``ids`` (default: every collection), in their order."""
+    ids = list(runtime.config.collections if ids is None else ids)
     return list(await asyncio.gather(*(collection_document(runtime, c, base) for c in ids)))

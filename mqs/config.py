@@ -18,6 +18,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mqs.auth.config import AuthConfig
+from mqs.deletions.config import DeletionsConfig
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
@@ -42,6 +45,7 @@ class ServerConfig(_Strict):
     # A search answers by then with the backends that did (per-backend timeout_s still applies).
     search_deadline_s: float = Field(20.0, gt=0, le=600)
     breaker: BreakerConfig = BreakerConfig()  # every backend's, unless it has its own
+    deletions: DeletionsConfig = DeletionsConfig()  # DeletedProducts sync (mqs.deletions)
 
     @model_validator(mode="after")
     def _limits(self) -> ServerConfig:
@@ -58,6 +62,8 @@ class CacheConfig(_Strict):
     item_ttl_s: float = Field(300, ge=0)  # documents: GET without a query (collection, manifest)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=0)  # larger answers are not cached
     memory_max_bytes: int = Field(256 * 1024 * 1024, ge=1)  # memory://: total size (LRU)
+    # Whole search pages, for repeated identical searches (mqs.pagecache); 0: off.
+    page_ttl_s: float = Field(0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -92,11 +98,30 @@ class BackendAuth(_Strict):
     token_url: str | None = None
     client_id: str | None = None
     client_secret_env: str | None = None
+    # oauth2: the grant, said explicitly (None: password when username_env is set, else client
+    # credentials); refresh_token: a long-lived (offline) refresh token from refresh_token_env.
+    # Tokens are renewed with the refresh token the endpoint gives, while it is valid.
+    grant: Literal["password", "client_credentials", "refresh_token"] | None = None
+    refresh_token_env: str | None = None
+
+    @property
+    def oauth2_grant(self) -> Literal["password", "client_credentials", "refresh_token"]:
+        if self.grant is not None:
+            return self.grant
+        return "password" if self.username_env or self.password_env else "client_credentials"
 
     @model_validator(mode="after")
     def _complete(self) -> BackendAuth:
         if self.type == "oauth2" and not (self.token_url and self.client_id):
             raise ValueError("oauth2 auth needs token_url and client_id")
+        if self.grant is not None and self.type != "oauth2":
+            raise ValueError("grant is for oauth2 auth only")
+        if self.grant == "password" and not (self.username_env and self.password_env):
+            raise ValueError("the oauth2 password grant needs username_env and password_env")
+        if self.grant == "client_credentials" and not self.client_secret_env:
+            raise ValueError("the oauth2 client_credentials grant needs client_secret_env")
+        if self.grant == "refresh_token" and not self.refresh_token_env:
+            raise ValueError("the oauth2 refresh_token grant needs refresh_token_env")
         if self.token_url and not self.token_url.startswith(("https://", "http://")):
             raise ValueError("token_url must be an http(s) URL")
         return self
@@ -163,6 +188,7 @@ class FederationConfig(_Strict):
     cache: CacheConfig = CacheConfig()
     collections: dict[str, CollectionConfig]
     backends: list[BackendConfig] = Field(min_length=1)
+    auth: AuthConfig = AuthConfig()  # sign-in, access rules, rate limits (mqs.auth)
 
     @field_validator("collections")
     @classmethod
@@ -187,6 +213,12 @@ class FederationConfig(_Strict):
                         f"backends[{i}].collections.{cid}: unknown collection {cid!r} "
                         "(declare it under collections:)"
                     )
+        for cid in self.auth.collections:
+            if cid not in self.collections:
+                raise ValueError(f"auth.collections.{cid}: unknown collection {cid!r}")
+        for bid in self.auth.backends:
+            if bid not in seen:
+                raise ValueError(f"auth.backends.{bid}: unknown backend {bid!r}")
         return self
 
     def routing(self) -> dict[str, list[BackendConfig]]:
@@ -207,6 +239,9 @@ class Settings(BaseSettings):
     cache_url: str | None = None
     token_secret: SecretStr | None = None
     token_ttl_s: float = 24 * 3600
+    log_level: Literal["debug", "info", "warning", "error"] = "info"  # MQS_LOG_LEVEL
+    log_format: Literal["json", "console"] = "json"  # MQS_LOG_FORMAT: one JSON object a line
+    shutdown_timeout_s: int = Field(30, ge=0)  # SIGTERM: in-flight requests get this long
 
 
 class ConfigError(Exception):

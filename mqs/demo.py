@@ -16,7 +16,7 @@ import yaml
 from adapters.registry import EMULATORS
 from mqs.app import create_app
 from mqs.config import FederationConfig, Settings, parse_config
-from mqs.demodata import generate_catalogue, write_catalogue
+from mqs.demodata import demo_deletions, generate_catalogue, write_catalogue
 from mqs.serving import bound_socket, make_server, serve_all, url_of
 
 log = logging.getLogger("mqs.demo")
@@ -31,11 +31,15 @@ def start_emulators(
     raw: dict[str, Any], data_dir: Path, host: str = "127.0.0.1"
 ) -> list[tuple[Any, socket.socket]]:
     """An emulator per demo backend, each on a free port; fills the ports into ``raw``."""
-    files = write_catalogue(data_dir, generate_catalogue())
+    catalogue = generate_catalogue()
+    files = write_catalogue(data_dir, catalogue)
+    withdrawn = demo_deletions(catalogue)  # the DeletedProducts feeds (mqs.deletions)
     apps = []
     for backend in raw["backends"]:
         sock = bound_socket(host)
         emulator = EMULATORS[backend["kind"]](files[backend["id"]])
+        for item, cause, when in withdrawn.get(backend["id"], []):
+            emulator.state.deleted.add(item, cause, when)
         backend["url"] = url_of(sock) + str(backend["url"]).split(":0", 1)[-1]
         apps.append((emulator, sock))
     return apps

@@ -20,6 +20,7 @@ __all__ = [
     "COLLECTIONS",
     "DEMO_ARCHIVES",
     "ArchiveSpec",
+    "demo_deletions",
     "generate_catalogue",
     "generate_products",
     "write_catalogue",
@@ -405,6 +406,56 @@ def generate_catalogue(
         for archive in _holders(product, archives, seed):
             catalogue[archive.id].append(_archive_item(product, archive, seed))
     return catalogue
+
+
+# Real DeletionCause strings (tests/fixtures/deletions) published by the demo's DHuS and CDSE
+# archives for withdrawn predecessors of demo products (None: a null cause).
+DEMO_DELETION_CAUSES: tuple[str | None, ...] = (
+    "Obsolete: replaced by 0reprocessed product",
+    "Obsolete replaced by reprocessed product",
+    "Duplicate Products",
+    "Invalid generated with wrong TCI",
+    "Corrupted products",
+    "Automatic Eviction",
+    "Products with degraded quality",
+    None,
+)
+DELETING_ARCHIVES = ("cesnet", "grnet", "cdse")
+
+
+def _predecessor(item: Item) -> Item:
+    """The item of an earlier version of ``item``'s product (S2: the previous baseline)."""
+    old = copy.deepcopy(item)
+    name = str(item["id"])
+    if name.startswith("S2") and "_N0" in name:
+        head, tail = name.split("_N0", 1)
+        old["id"] = f"{head}_N0{int(tail[:3]) - 1:03d}{tail[3:]}"
+    else:
+        old["id"] = name[:-4] + hashlib.sha256(name.encode()).hexdigest()[:4].upper()
+    return old
+
+
+def demo_deletions(
+    catalogue: dict[str, list[Item]], every: int = 40
+) -> dict[str, list[tuple[Item, str | None, datetime]]]:
+    """archive id -> withdrawn products (item, DeletionCause, DeletionDate) its feed lists.
+
+    They are earlier versions of demo products, absent from every catalogue: the demo's
+    ``/deletions`` report has content while its searches stay those of the catalogue.
+    """
+    withdrawn: dict[str, list[tuple[Item, str | None, datetime]]] = {}
+    start = datetime(2021, 11, 1, 6, 0, tzinfo=UTC)
+    for archive in DELETING_ARCHIVES:
+        chosen = catalogue.get(archive, [])[::every]
+        withdrawn[archive] = [
+            (
+                _predecessor(item),
+                DEMO_DELETION_CAUSES[i % len(DEMO_DELETION_CAUSES)],
+                start + timedelta(hours=7 * i),
+            )
+            for i, item in enumerate(chosen)
+        ]
+    return withdrawn
 
 
 def write_catalogue(

@@ -19,6 +19,7 @@ class MQSError(Exception):
 
     status = 500
     code = "InternalError"
+    headers: dict[str, str] = {}  # response headers (e.g. WWW-Authenticate, Retry-After)
 
     def __init__(self, description: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(description)
@@ -74,7 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_mqs(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, MQSError)
-        return error_response(exc.status, exc.code, exc.description, **exc.extra)
+        response = error_response(exc.status, exc.code, exc.description, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -60,17 +60,25 @@ class Federation:
         configs = [m.config for m in members]
         self.breakers = breakers or Breakers.for_backends(configs, BreakerConfig())
 
-    def members_for(self, collections: tuple[str, ...]) -> list[tuple[Member, tuple[str, ...]]]:
-        """Each member serving any of ``collections`` (all when empty) and which ones it serves."""
+    def members_for(
+        self, collections: tuple[str, ...], hidden: frozenset[str] = frozenset()
+    ) -> list[tuple[Member, tuple[str, ...]]]:
+        """Each member serving any of ``collections`` (all when empty) and which ones it serves.
+
+        ``hidden``: backends left out (those the user may not see, see :mod:`mqs.auth`).
+        """
         wanted = collections or tuple(self.routing)
         served: dict[str, list[str]] = {}
         for cid in wanted:
             for backend in self.routing[cid]:
-                served.setdefault(backend.id, []).append(cid)
+                if backend.id not in hidden:
+                    served.setdefault(backend.id, []).append(cid)
         return [(self.members[bid], tuple(cids)) for bid, cids in served.items()]
 
-    async def search(self, query: SearchQuery, position: Position | None) -> SearchResult:
-        streams = self._open_streams(query, position)
+    async def search(
+        self, query: SearchQuery, position: Position | None, hidden: frozenset[str] = frozenset()
+    ) -> SearchResult:
+        streams = self._open_streams(query, position, hidden)
         frontier = self._frontier(query, position)
         deadline = asyncio.get_running_loop().time() + self.deadline_s
         merger = Merger(streams, query, frontier, deadline)
@@ -87,9 +95,11 @@ class Federation:
             outcomes={s.member.config.id: s.outcome for s in streams},
         )
 
-    def _open_streams(self, query: SearchQuery, position: Position | None) -> list[Stream]:
+    def _open_streams(
+        self, query: SearchQuery, position: Position | None, hidden: frozenset[str]
+    ) -> list[Stream]:
         streams = []
-        members = self.members_for(query.collections)
+        members = self.members_for(query.collections, hidden)
         _check_sortable(query, [m for m, _ in members])
         for member, cids in members:
             cursor = Cursor(state=None)
@@ -138,10 +148,10 @@ class Federation:
         return (key_from_values(position.frontier, query.sortby), position.last_id)
 
     async def get_item(
-        self, collection: str, product_id: str
+        self, collection: str, product_id: str, hidden: frozenset[str] = frozenset()
     ) -> tuple[dict[str, Any] | None, dict[str, Outcome]]:
         """The merged item of one product from every backend serving ``collection``."""
-        members = [m for m, _ in self.members_for((collection,))]
+        members = [m for m, _ in self.members_for((collection,), hidden)]
         results = await asyncio.gather(*(self._get_one(m, collection, product_id) for m in members))
         copies = [(m.config, hit.item) for m, (hit, _) in zip(members, results, strict=True) if hit]
         outcomes = {m.config.id: o for m, (_, o) in zip(members, results, strict=True)}

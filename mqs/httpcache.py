@@ -31,6 +31,7 @@ import orjson
 
 from mqs.cache import Cache
 from mqs.config import CacheConfig
+from mqs.metrics import record_cache
 
 _MAGIC = b"MQS1"
 _DROPPED = {b"connection", b"keep-alive", b"transfer-encoding", b"set-cookie", b"content-length"}
@@ -70,6 +71,12 @@ def _is_search_body(request: httpx.Request) -> bool:
     if kind == "application/json":
         return True  # STAC API POST /search (and its next links)
     return kind == "application/x-www-form-urlencoded" and request.url.path.endswith("/search")
+
+
+def _layer(request: httpx.Request) -> str:
+    """The cache metrics' layer: a search page or a document (GET without a query)."""
+    document = request.method == "GET" and not request.url.query
+    return "backend-document" if document else "backend-search"
 
 
 def _body(request: httpx.Request) -> bytes | None:
@@ -116,8 +123,8 @@ class Stored:
 
     def ttl(self, ttl_s: float) -> float:
         """How long it may be cached (0: not at all)."""
-        if self.status != 200:
-            return 0.0
+        if self.status != 200 or ttl_s <= 0:
+            return 0.0  # nothing to check (parsing a large page costs milliseconds)
         headers = httpx.Headers(list(self.headers))
         if _directives(headers) & {"no-store", "no-cache", "private"}:
             return 0.0
@@ -207,6 +214,7 @@ class CachingTransport(httpx.AsyncBaseTransport):
         while (flight := self._flights.get(key)) is not None:
             outcome = await asyncio.shield(flight)  # a waiter's cancellation is its own
             if outcome is not _Signal.RETRY:
+                record_cache(_layer(request), "coalesced")
                 return await self._follow(request, outcome)
         return await self._lead(request, key, ttl)
 
@@ -227,7 +235,10 @@ class CachingTransport(httpx.AsyncBaseTransport):
         outcome: Outcome = _Signal.RETRY  # unless the leader gets an answer or an error
         memo = 0.0
         try:
-            if (stored := await self._lookup(key, ttl_s)) is not None:
+            stored = await self._lookup(key, ttl_s)
+            if ttl_s > 0:
+                record_cache(_layer(request), "miss" if stored is None else "hit")
+            if stored is not None:
                 outcome = stored  # a hit, shared with whoever waits for it
                 return stored.response()
             response, outcome = await self._fetch(request)

@@ -34,7 +34,13 @@ def parse_instant(text: str) -> datetime:
 
 
 def bbox_geometry(bbox: tuple[float, float, float, float]) -> BaseGeometry:
+    """The box as a shape; a box without area (a point or a line) as that point or line.
+
+    (A collapsed polygon is invalid WKT for Solr and resto, which reject it.)
+    """
     west, south, east, north = bbox
     if west <= east:
-        return box(west, south, east, north)
-    return shapely.MultiPolygon([box(west, south, 180, north), box(-180, south, east, north)])
+        shape: BaseGeometry = box(west, south, east, north)
+    else:
+        shape = shapely.MultiPolygon([box(west, south, 180, north), box(-180, south, east, north)])
+    return shape if shape.is_valid else shapely.make_valid(shape)

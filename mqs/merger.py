@@ -29,6 +29,10 @@ MAX_PAGES_PER_STREAM = 50
 # A backend whose items the gateway filters is asked for pages this large: a selective filter
 # would otherwise cost one round trip per few items.
 FILTERED_PAGE_SIZE = 100
+# Hits asked for past the page: the merge emits a key only once every stream has read past it,
+# so a backend answering exactly ``limit`` hits (or ending its page inside a tie group, e.g. a
+# Sentinel-2 datatake's tiles) would cost a second round trip per search.
+LOOKAHEAD = 20
 
 
 @dataclass
@@ -255,9 +259,12 @@ class Merger:
         return None
 
     def _page_size(self, stream: Stream) -> int:
-        """What to ask a backend for: the page, or more when the gateway filters its items."""
+        """What to ask a backend for: the page and a look-ahead (see ``LOOKAHEAD``), or more
+        when the gateway filters its items."""
         limit = self.query.limit
-        return max(limit, FILTERED_PAGE_SIZE) if stream.residual else limit
+        if stream.residual:
+            return max(limit, FILTERED_PAGE_SIZE)
+        return limit + min(max(limit // 2, 1), LOOKAHEAD)
 
     @staticmethod
     def _fail(stream: Stream, status: str, detail: str, fault: bool = True) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 from typing import Any
 
 from mqs.query import SortField
@@ -34,6 +34,11 @@ def normalise_instant(value: Any) -> str | None:
     """An ISO instant as a fixed-width UTC string with milliseconds, so strings compare as time."""
     if not isinstance(value, str) or not value:
         return None
+    return _normalised(value)
+
+
+@lru_cache(maxsize=65536)  # every hit's sort key needs it, often several times per search
+def _normalised(value: str) -> str | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

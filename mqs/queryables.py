@@ -39,6 +39,7 @@ FILTER_CONFORMANCE: list[str] = [
     F.ACCENT_INSENSITIVE_COMPARISON,
 ]
 SORT_CONFORMANCE: list[str] = [
+    "https://api.stacspec.org/v1.0.0/item-search#sort",  # the URI pystac-client (QGIS) knows
     SortConformanceClasses.ITEM_SEARCH_SORT,
     SortConformanceClasses.ITEM_SEARCH_SORTABLES,
     SortConformanceClasses.FEATURES_SORT,

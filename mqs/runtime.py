@@ -7,17 +7,21 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import orjson
 
 from adapters.registry import ADAPTERS
+from mqs.auth import Gate
 from mqs.breaker import Breakers
 from mqs.cache import Cache, make_cache
 from mqs.config import FederationConfig, Settings
+from mqs.credentials import BackendCredentials, credentials_for
+from mqs.deletions.service import Deletions
 from mqs.federation import Federation, Member
 from mqs.httpcache import CachePolicy, CachingTransport
+from mqs.logs import request_id_header
 from mqs.paging import TokenCodec
 
 log = logging.getLogger("mqs")
@@ -31,6 +35,10 @@ class Runtime:
     cache: Cache
     federation: Federation
     codec: TokenCodec
+    # backend id -> the gateway's credentials for it (downloads: mqs.download)
+    credentials: dict[str, BackendCredentials] = field(default_factory=dict)
+    auth: Gate | None = None  # sign-in, access rules, rate limits (mqs.auth); None: open
+    deletions: Deletions | None = None  # the deletion registry and its sync (mqs.deletions)
 
 
 def config_fingerprint(config: FederationConfig) -> str:
@@ -58,6 +66,7 @@ def http_client(cache: Cache | None = None, policy: CachePolicy | None = None) -
         timeout=httpx.Timeout(10.0),
         follow_redirects=False,
         headers={"User-Agent": "mqs/0.1 (+https://github.com/mqs)"},
+        event_hooks={"request": [request_id_header]},  # X-Request-ID of the request served
     )
 
 
@@ -71,8 +80,16 @@ async def open_runtime(config: FederationConfig, settings: Settings) -> AsyncIte
     breakers = Breakers.for_backends(config.backends, config.server.breaker)
     federation = Federation(members, config.routing(), config.server.search_deadline_s, breakers)
     runtime = Runtime(config, settings, http, cache, federation, codec)
+    runtime.credentials = credentials_for(config.backends, http, cache)
+    runtime.auth = Gate.for_federation(config, http, cache)
+    adapters = {m.config.id: m.adapter for m in members}
+    runtime.deletions = Deletions.open(
+        config.server.deletions, config.cache.url, adapters, federation
+    )
     try:
+        runtime.deletions.start()
         yield runtime
     finally:
+        await runtime.deletions.close()
         await http.aclose()
         await cache.close()

@@ -47,7 +47,7 @@ class Archive:
     options: dict[str, Any] | None = None
     emulator: dict[str, Any] | None = None
     down: bool = False  # configured, but nothing listens on its port
-    auth: dict[str, Any] | None = None  # the backend's `auth:` config (env var names)
+    auth: dict[str, Any] | None = None  # the backend's `auth:` config ("{url}": its own URL)
     filter_pushdown: bool = True  # the backend's `filter_pushdown:` config
     faults: Faults | None = None  # serve the emulator behind this fault injector
     timeout_s: float | None = None  # the backend's `timeout_s:` config
@@ -67,6 +67,11 @@ def make_module_federation() -> Iterator[MakeFederation]:
     yield from _federations()
 
 
+def _own_url(auth: dict[str, Any], url: str) -> dict[str, Any]:
+    """``auth`` with ``{url}`` in its strings replaced by the emulator's URL (token_url)."""
+    return {k: v.replace("{url}", url) if isinstance(v, str) else v for k, v in auth.items()}
+
+
 def _federations() -> Iterator[MakeFederation]:
     """``make_federation(a=Archive(...), b=Archive(...), server={...})`` -> a live federation.
 
@@ -79,6 +84,7 @@ def _federations() -> Iterator[MakeFederation]:
         server: dict[str, Any] | None = None,
         extra_collections: dict[str, dict[str, Any]] | None = None,
         cache: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
         **archives: Archive,
     ) -> LiveFederation:
         apps, backends, emulators = [], [], {}
@@ -102,7 +108,7 @@ def _federations() -> Iterator[MakeFederation]:
                     "collections": archive.collections or list(COLLECTIONS),
                     "options": archive.options or {},
                     "filter_pushdown": archive.filter_pushdown,
-                    **({"auth": archive.auth} if archive.auth else {}),
+                    **({"auth": _own_url(archive.auth, url)} if archive.auth else {}),
                     **({"timeout_s": archive.timeout_s} if archive.timeout_s else {}),
                 }
             )
@@ -112,6 +118,8 @@ def _federations() -> Iterator[MakeFederation]:
             "backends": backends,
         }
         raw["cache"] = UNCACHED_ANSWERS | (cache or {})
+        if auth is not None:
+            raw["auth"] = auth  # the federation's `auth:` section (sign-in, rules, rate limits)
         config = parse_config(raw)
         settings = Settings(token_secret=TEST_SECRET)
         gateway = bound_socket()

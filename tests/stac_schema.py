@@ -12,6 +12,7 @@ from referencing import Registry, Resource
 
 SCHEMAS = Path(__file__).parent / "fixtures" / "schemas"
 ITEM = "https://schemas.stacspec.org/v1.0.0/item-spec/json-schema/item.json"
+COLLECTION = "https://schemas.stacspec.org/v1.0.0/collection-spec/json-schema/collection.json"
 
 
 def _retrieve(uri: str) -> Resource[Any]:
@@ -27,10 +28,15 @@ def _validator(uri: str) -> Draft7Validator:
     return Draft7Validator(_retrieve(uri).contents, registry=registry)
 
 
-def item_errors(item: dict[str, Any]) -> list[str]:
+def item_errors(item: dict[str, Any], core: str = ITEM) -> list[str]:
     """Every schema error of an item: the core schema and each extension it declares."""
     errors = []
-    for uri in [ITEM, *item.get("stac_extensions", [])]:
+    for uri in [core, *item.get("stac_extensions", [])]:
         for error in _validator(uri).iter_errors(item):
             errors.append(f"{uri.rsplit('/', 3)[-3]}: {error.json_path}: {error.message[:200]}")
     return errors
+
+
+def collection_errors(collection: dict[str, Any]) -> list[str]:
+    """Every schema error of a collection: the core schema and each extension it declares."""
+    return item_errors(collection, core=COLLECTION)

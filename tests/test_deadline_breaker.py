@@ -30,7 +30,7 @@ class HangAfter(Faults):
 
     first: int = 1
 
-    def take(self) -> Fault | None:
+    def take(self, path: str = "") -> Fault | None:
         self.requests += 1
         return "hang" if self.requests > self.first else None
 

@@ -12,6 +12,7 @@ of silently ending.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -24,6 +25,7 @@ from adapters.base import (
     Hit,
     PageState,
 )
+from adapters.cdse_odata import deleted
 from adapters.cdse_odata import query as odata
 from adapters.cdse_odata.collections import ProductSet, resolve
 from adapters.cdse_odata.items import to_item
@@ -32,6 +34,7 @@ from adapters.http import fetch_json
 from adapters.oauth2 import TokenError, TokenProvider, provider_for
 from mqs.cache import Cache
 from mqs.config import BackendConfig
+from mqs.deletions.model import DeletedPage
 from mqs.query import SearchQuery
 
 
@@ -68,7 +71,7 @@ class CdseOdataAdapter:
         self.options = CdseOdataOptions.model_validate(backend.options)
         self.sets: dict[str, ProductSet] = resolve(backend.collection_map())
         self.odata_root = f"{backend.url.rstrip('/')}/odata/v1"
-        self.tokens: TokenProvider | None = provider_for(backend, client)
+        self.tokens: TokenProvider | None = provider_for(backend, client, cache)  # shared
         self.capabilities = Capabilities(
             pushdown=frozenset({"collections", "ids", "datetime"}),
             max_page_size=self.options.max_page_size,
@@ -130,6 +133,17 @@ class CdseOdataAdapter:
 
     async def describe(self, collection: str) -> dict[str, Any] | None:
         return None
+
+    async def deleted_products(self, since: datetime | None, skip: int, top: int) -> DeletedPage:
+        """One page of CDSE's ``DeletedProducts`` feed (:mod:`adapters.cdse_odata.deleted`)."""
+        top = min(top, self.options.max_page_size)
+        params = httpx.QueryParams(deleted.deleted_params(since, skip, top))
+        url = f"{self.odata_root}/DeletedProducts"
+        body = await fetch_json(self.client, self.backend, "GET", url, params=params)
+        try:
+            return deleted.parse_deleted(body, top)
+        except ODataError as exc:
+            raise BadBackendResponse(self.backend.id, f"CDSE OData error: {exc}") from None
 
     async def bearer(self) -> str:
         """An ``Authorization`` header value for CDSE downloads (``Bearer <access token>``)."""

@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.cdse_odata.emulator_deleted import DeletedProducts, Rejected
 from adapters.cdse_odata.emulator_filter import FilterError, compile_filter
 from adapters.cdse_odata.emulator_records import (
     Item,
@@ -53,6 +54,7 @@ from adapters.cdse_odata.emulator_records import (
     product_from_item,
     product_json,
 )
+from adapters.emulated_download import Payload, ranged_response
 
 __all__ = ["create_emulator"]
 
@@ -175,6 +177,7 @@ class _Keycloak:
         self.lifetime, self.refresh_lifetime = lifetimes
         self.access: dict[str, float] = {}
         self.refresh: dict[str, tuple[str, float]] = {}  # token -> (client id, expiry)
+        self.issued: list[str] = []  # every access and refresh token handed out (leak scans)
 
     def valid(self, authorization: str) -> bool:
         scheme, _, token = authorization.partition(" ")
@@ -215,11 +218,13 @@ class _Keycloak:
         now = self.clock()
         access = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(48)
         self.access[access] = now + self.lifetime
+        self.issued.append(access)
         body: dict[str, Any] = {"access_token": access, "expires_in": self.lifetime}
         body["refresh_expires_in"] = self.refresh_lifetime if with_refresh else 0
         if with_refresh:
             refresh = "eyJhbGciOiJIUzUxMiJ9." + secrets.token_urlsafe(48)
             self.refresh[refresh] = (client, now + self.refresh_lifetime)
+            self.issued.append(refresh)
             body["refresh_token"] = refresh
         body |= {"token_type": "Bearer", "not-before-policy": 0}
         if with_refresh:
@@ -237,10 +242,14 @@ class _Catalogue:
         self.by_id = {p.id: p for p in products}
         self.quicklooks = {p.quicklook for p in products}
         self.keycloak, self.max_top, self.max_skip = keycloak, max_top, max_skip
+        self.deleted = DeletedProducts(products, self.by_id)  # see emulator_deleted
+        self.product_size: int | None = None  # downloads: a filler of this size, not the zip
 
     async def odata(self, request: Request) -> Response:
         request.app.state.requests += 1
         try:
+            if request.path_params["path"].startswith("DeletedProducts"):
+                return self.deleted_products(request)
             found = _PATH.match(request.path_params["path"])
             if found is None:
                 raise _Rejected(404, {"detail": "Not Found"})
@@ -282,6 +291,13 @@ class _Catalogue:
             body["@odata.nextLink"] = _next_link(service, params, following)
         return _json(body)
 
+    def deleted_products(self, request: Request) -> Response:
+        service, params = f"{request.base_url}odata/v1/", parse_qsl(request.url.query)
+        try:
+            return _json(self.deleted.answer(service, params, request.path_params["path"]))
+        except Rejected as exc:
+            return _json(exc.body, exc.status)
+
     def entity(self, request: Request, product: Product) -> Response:
         expand = _expand(parse_qsl(request.url.query))
         entity = product_json(product, f"{request.base_url}odata/v1/", expand)
@@ -293,11 +309,12 @@ class _Catalogue:
             return _json({"detail": "Not authenticated"}, 401, {"WWW-Authenticate": "Bearer"})
         if not self.keycloak.valid(authorization):
             return _json({"detail": "Expired signature!"}, 401, {"WWW-Authenticate": "Bearer"})
-        data = _product_zip(product)
+        request.app.state.downloads += 1
+        size = self.product_size
+        seed = product.name.split(".")[0]  # the product name: the same filler as other archives
+        payload = Payload(seed, size) if size else Payload.of(_product_zip(product))
         headers = {"Content-Disposition": f'attachment; filename="{product.name}.zip"'}
-        headers["Content-Length"] = str(len(data))
-        body = b"" if request.method == "HEAD" else data
-        return Response(body, headers=headers, media_type="application/zip")
+        return ranged_response(request, payload, "application/zip", headers)
 
     async def token(self, request: Request) -> Response:
         request.app.state.token_requests += 1
@@ -323,17 +340,22 @@ def create_emulator(
     max_top: int = 1000,
     max_skip: int = 10000,
     clock: Callable[[], float] = time.time,
+    product_size: int | None = None,
 ) -> Starlette:
     """A CDSE catalogue holding the products of ``source`` (STAC items or a JSON file of them).
 
     ``users`` (username -> password) may use the password grant with any known client;
     ``clients`` (client id -> secret, None for a public client) default to CDSE's public
     ``cdse-public``. Tokens live ``token_lifetime_s`` (refresh tokens ``refresh_lifetime_s``).
+    ``product_size``: ``$value`` serves that many deterministic bytes, generated lazily (see
+    :mod:`adapters.emulated_download`), instead of the small zip; ``Range`` works on both.
+    ``app.state.downloads`` counts authorised ``$value`` requests.
     """
     products = [product_from_item(item) for item in load_items(source)]
     known: dict[str, str | None] = {"cdse-public": None} if clients is None else dict(clients)
     keycloak = _Keycloak(dict(users or {}), known, (token_lifetime_s, refresh_lifetime_s), clock)
     catalogue = _Catalogue(products, keycloak, max_top, max_skip)
+    catalogue.product_size = product_size
     app = Starlette(
         routes=[
             Route("/odata/v1/{path:path}", catalogue.odata, methods=["GET", "HEAD"]),
@@ -344,5 +366,7 @@ def create_emulator(
     app.state.queries = []
     app.state.token_requests = 0
     app.state.grants = []
+    app.state.downloads = 0
     app.state.catalogue = catalogue
+    app.state.deleted = catalogue.deleted  # DeletedProducts: .delete(name, cause, when)
     return app

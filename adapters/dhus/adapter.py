@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -16,7 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import BackendPage, BadBackendResponse, Capabilities, Hit, PageState
-from adapters.dhus import manifest, odata, solr
+from adapters.dhus import deleted, manifest, odata, solr
 from adapters.dhus.collections import ProductSet, resolve
 from adapters.dhus.items import to_item
 from adapters.dhus.mapping import (
@@ -29,6 +30,7 @@ from adapters.dhus.mapping import (
 from adapters.http import fetch_bytes, fetch_json
 from mqs.cache import Cache
 from mqs.config import BackendConfig
+from mqs.deletions.model import DeletedPage
 from mqs.query import SearchQuery
 
 log = logging.getLogger("mqs.adapters.dhus")
@@ -198,6 +200,17 @@ class DhusAdapter:
 
     async def describe(self, collection: str) -> dict[str, Any] | None:
         return None
+
+    async def deleted_products(self, since: datetime | None, skip: int, top: int) -> DeletedPage:
+        """One page of the hub's ``DeletedProducts`` feed (:mod:`adapters.dhus.deleted`)."""
+        top = min(top, self.options.max_rows)
+        params = httpx.QueryParams(deleted.deleted_params(since, skip, top))
+        url = f"{self.odata_root}/DeletedProducts"
+        body = await fetch_json(self.client, self.backend, "GET", url, params=params)
+        try:
+            return deleted.parse_deleted(body, top)
+        except FeedError as exc:
+            raise BadBackendResponse(self.backend.id, f"DHuS error: {exc}") from None
 
 
 def _json_feed(raw: bytes | None) -> Feed:

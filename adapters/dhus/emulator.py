@@ -32,8 +32,10 @@ from starlette.routing import Route
 from adapters.dhus import emulator_odata as odata
 from adapters.dhus import emulator_opensearch as opensearch
 from adapters.dhus import emulator_safe as safe
+from adapters.dhus.emulator_deleted import DeletedProducts
 from adapters.dhus.emulator_records import Item, Product, load_items, product_from_item
 from adapters.dhus.emulator_solr import SolrError, compile_query
+from adapters.emulated_download import Payload, ranged_response
 
 __all__ = ["create_emulator"]
 
@@ -160,6 +162,8 @@ class _Hub:
         self.products = products
         self.by_uuid = {p.uuid: p for p in products}
         self.credentials, self.max_rows, self.tie_order = credentials, max_rows, tie_order
+        self.deleted = DeletedProducts(products, self.by_uuid, max_rows)  # emulator_deleted
+        self.product_size: int | None = None  # downloads: a filler of this size, not the zip
 
     def denied(self, request: Request, realm: str, body: str) -> Response | None:
         """None when allowed; else the 401 Tomcat answers with (recorded body and realm)."""
@@ -223,6 +227,8 @@ class _Hub:
         as_json = params.get("$format") == "json" or "json" in request.headers.get("accept", "")
         try:
             parts = [_Segment(s) for s in request.path_params["path"].split("/") if s]
+            if parts and parts[0].name == "DeletedProducts":
+                return self.deleted_products(request, parts)
             if not parts or parts[0].name != "Products":
                 name = parts[0].name if parts else ""
                 raise odata.ODataError(f"Could not find an entity set for '{name}'.", 404)
@@ -241,6 +247,13 @@ class _Hub:
                 return _json(odata.error_json(str(exc)), exc.status, headers)
             body = odata.error_xml(str(exc))
             return Response(body, exc.status, headers=headers, media_type="application/xml")
+
+    def deleted_products(self, request: Request, parts: list[_Segment]) -> Response:
+        service, rest = f"{request.base_url}odata/v1/", [s.name for s in parts[1:]]
+        found = self.deleted.answer(service, dict(request.query_params), parts[0].key, rest)
+        if isinstance(found, str):  # $count
+            return Response(found, headers=_V2, media_type="text/plain;charset=utf-8")
+        return _json(found, headers=_V2)
 
     def collection(self, request: Request) -> Response:
         params = request.query_params
@@ -273,9 +286,7 @@ class _Hub:
             expand = request.query_params.get("$expand") == "Attributes"
             return _json({"d": odata.product_json(p, service, expand)}, headers=_V2)
         if names == ["$value"]:
-            return _download(
-                request, safe.product_zip(p), "application/octet-stream", f"{p.name}.zip"
-            )
+            return self.product_value(request, p)
         if names == ["Online", "$value"]:
             return Response("true", headers=_V2, media_type="text/plain;charset=utf-8")
         if names == ["Products", "$value"] and rest[0].key == "Quicklook":
@@ -285,6 +296,14 @@ class _Hub:
         if names[0] == "Nodes":
             return self.nodes(request, p, rest, url)
         raise odata.ODataError(f"Resource not found for the segment '{rest[0].name}'.", 404)
+
+    def product_value(self, request: Request, p: Product) -> Response:
+        """The product zip, streamed with ``Range``; a filler of ``product_size`` if set."""
+        request.app.state.downloads += 1
+        size = self.product_size
+        payload = Payload(p.name, size) if size else Payload.of(safe.product_zip(p))
+        headers = {"Content-Disposition": f'attachment; filename="{p.name}.zip"', **_V2}
+        return ranged_response(request, payload, "application/octet-stream", headers)
 
     def attributes(self, p: Product, key: str | None, url: str) -> Response:
         if key is None:
@@ -345,12 +364,16 @@ def create_emulator(
     credentials: tuple[str, str] | None = None,
     max_rows: int = 100,
     tie_order: str = "uuid",
+    product_size: int | None = None,
 ) -> Starlette:
     """A DHuS mirror holding the products of ``source`` (STAC items: a list or a JSON file).
 
     ``credentials``: (user, password) every endpoint then requires (HTTP Basic);
     ``max_rows``: the largest ``rows``/``$top`` accepted; ``tie_order``: how the index orders
-    products with equal sort keys (``uuid`` as a Solr index does, ``name`` or ``input``).
+    products with equal sort keys (``uuid`` as a Solr index does, ``name`` or ``input``);
+    ``product_size``: ``Products(...)/$value`` serves that many deterministic bytes, generated
+    lazily (see :mod:`adapters.emulated_download`), instead of the small SAFE zip.
+    ``app.state.downloads`` counts ``$value`` requests that passed authentication.
     ``app.state.requests`` counts requests, ``app.state.queries`` records each ``q``/``$filter``.
     """
     if tie_order not in ("uuid", "name", "input"):
@@ -360,6 +383,7 @@ def create_emulator(
         product = product_from_item(item)
         products.setdefault(product.uuid, product)
     hub = _Hub(list(products.values()), credentials, max_rows, tie_order)
+    hub.product_size = product_size
     app = Starlette(
         routes=[
             Route("/search", hub.search, methods=["GET", "POST"]),
@@ -368,4 +392,6 @@ def create_emulator(
     )
     app.state.requests = 0
     app.state.queries = []
+    app.state.downloads = 0
+    app.state.deleted = hub.deleted  # DeletedProducts: .delete(name, cause, when) withdraws
     return app

@@ -213,8 +213,9 @@ def geometry_param(
     """(``box`` or ``geometry`` parameter, the shape the adapter must check hits against)."""
     if query.geometry is None:
         return None, None
-    if query.bbox is not None and query.bbox[0] <= query.bbox[2]:
+    if query.bbox is not None and query.bbox[0] <= query.bbox[2] and query.geometry.area > 0:
         return ("box", ",".join(number(v) for v in query.bbox)), None
+    # antimeridian boxes, intersects, and boxes without area (a point: WKT POINT)
     wkt = str(shapely.to_wkt(query.geometry, rounding_precision=-1, trim=True))
     if len(wkt) <= max_wkt:
         return ("geometry", wkt), None
