@@ -26,7 +26,7 @@ class FixedClient(AsyncBaseCoreClient):
 
     body: bytes = attr.ib(default=b"{}")
 
-    async def get_search(self, **kwargs: Any) -> Any:
+    async def get_search(self, **kwargs: Any) -> Any:  # type: ignore[override]
         return Response(self.body, media_type="application/geo+json")
 
     async def post_search(self, search_request: Any, **kwargs: Any) -> Any:
@@ -41,7 +41,7 @@ class FixedClient(AsyncBaseCoreClient):
     async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    async def item_collection(self, collection_id: str, **kwargs: Any) -> Any:
+    async def item_collection(self, collection_id: str, **kwargs: Any) -> Any:  # type: ignore[override]
         raise NotImplementedError
 
 

@@ -24,13 +24,13 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import harness as h
 import httpx
 import yaml
 
-from adapters.base import BackendPage
+from adapters.base import Adapter, BackendPage
 from adapters.registry import ADAPTERS, EMULATORS
 from mqs.config import parse_config
 from mqs.demo import demo_config_text
@@ -112,7 +112,7 @@ def _federation(kind: str, files: dict[str, Path]) -> tuple[Federation, list[_Co
     apps = {f"{a}.test": EMULATORS[model["kind"]](files[a]) for a in archives}
     client = httpx.AsyncClient(transport=_Replay(apps))
     counters = [_Counting(ADAPTERS[b.kind](b, client, None)) for b in config.backends]
-    members = [Member(b, c) for b, c in zip(config.backends, counters, strict=True)]
+    members = [Member(b, cast(Adapter, c)) for b, c in zip(config.backends, counters, strict=True)]
     return Federation(members, config.routing()), counters, (config, client)
 
 

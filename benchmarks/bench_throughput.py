@@ -23,7 +23,7 @@ from typing import Any
 import harness as h
 import httpx
 
-SEARCH = {"limit": 10, "collections": "sentinel-2-l2a,sentinel-1-grd"}
+SEARCH: dict[str, Any] = {"limit": 10, "collections": "sentinel-2-l2a,sentinel-1-grd"}
 CACHED = {"url": "memory://", "search_ttl_s": 600, "item_ttl_s": 600}
 VARIANTS = {
     "gateway, pages cached": CACHED | {"page_ttl_s": 600},

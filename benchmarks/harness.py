@@ -152,29 +152,35 @@ def _process(args: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[str]]:
 
 
 @contextlib.contextmanager
-def backends(specs: list[Backend]) -> Iterator[dict[str, str]]:
-    """Serve ``specs`` from a separate process; yields backend id -> URL."""
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = [
-            {
-                "id": b.id,
-                "kind": b.kind,
-                "items": str(b.items),
-                "latency_s": b.latency_s,
-                "emulator": b.emulator,
-                "replay": b.replay,
-            }
-            for b in specs
-        ]
-        path = Path(tmp) / "backends.json"
-        path.write_text(json.dumps(spec))
-        script = str(Path(__file__).resolve().parent / "backends.py")
-        with _process([sys.executable, script, str(path)], stdout=subprocess.PIPE) as proc:
+def backends(specs: list[Backend], processes: int = 1) -> Iterator[dict[str, str]]:
+    """Serve ``specs`` from ``processes`` separate processes (backends dealt out in turn);
+    yields backend id -> URL."""
+    groups = [specs[i::processes] for i in range(processes) if specs[i::processes]]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        for n, group in enumerate(groups):
+            path = Path(tmp) / f"backends-{n}.json"
+            path.write_text(json.dumps([_spec(b) for b in group]))
+            script = str(Path(__file__).resolve().parent / "backends.py")
+            args = [sys.executable, script, str(path)]
+            proc = stack.enter_context(_process(args, stdout=subprocess.PIPE))
             assert proc.stdout is not None
             line = proc.stdout.readline()
             if not line:
-                raise RuntimeError("the backends process did not start")
-            yield json.loads(line)
+                raise RuntimeError("a backends process did not start")
+            urls.update(json.loads(line))
+        yield urls
+
+
+def _spec(b: Backend) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "kind": b.kind,
+        "items": str(b.items),
+        "latency_s": b.latency_s,
+        "emulator": b.emulator,
+        "replay": b.replay,
+    }
 
 
 def federation_yaml(
@@ -414,8 +420,8 @@ def run_load(
     for params in searches:
         body = orjson.dumps(params) if method == "POST" else b""
         requests.append((search_request(url, params, method, body), body))
-    runner = _event_loop_runner()
-    return runner(_load(url, requests, concurrency, count, seconds))
+    load: Load = _event_loop_runner()(_load(url, requests, concurrency, count, seconds))
+    return load
 
 
 def _event_loop_runner() -> Any:
@@ -429,7 +435,7 @@ def _event_loop_runner() -> Any:
 
 def follow_pages(url: str, params: dict[str, Any], pages: int) -> list[float]:
     """GET ``/search`` and its ``next`` links; the latency of each page (seconds)."""
-    latencies = []
+    latencies: list[float] = []
     with httpx.Client(timeout=60) as client:
         next_url: str | None = f"{url}/search?{urlencode(params)}"
         while next_url and len(latencies) < pages:

@@ -40,6 +40,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from mqs import __version__
+from mqs.auth import hidden_backends, visible_collections
 from mqs.auth.middleware import AuthMiddleware
 from mqs.client import FederationClient, json_response
 from mqs.collection_search import COLLECTION_SEARCH_CONFORMANCE, CollectionSearchGetRequest
@@ -118,9 +119,13 @@ class _SearchPostRequest(BaseSearchPostRequest):
         return value
 
 
-def _backends(request: Request) -> Response:
+async def _backends(request: Request) -> Response:
+    """The federation's backends, as far as the user may see them (:mod:`mqs.auth`): hidden
+    backends are left out, and so are the collections the user may not see."""
     runtime: Runtime = request.app.state.mqs
     base = base_url(request)
+    hidden = await hidden_backends(request)
+    visible = set(await visible_collections(request, runtime.config.collections))
     members = [
         {
             "id": b.id,
@@ -128,9 +133,10 @@ def _backends(request: Request) -> Response:
             "title": b.display_title,
             "url": b.url,
             "priority": b.priority,
-            "collections": list(b.collection_map()),
+            "collections": [c for c in b.collection_map() if c in visible],
         }
         for b in runtime.config.backends
+        if b.id not in hidden
     ]
     links = [
         {"rel": "self", "href": f"{base}backends", "type": JSON},

@@ -1,4 +1,4 @@
-"""The ``mqs`` command: ``serve``, ``demo``, ``config check``."""
+"""The ``mqs`` command: ``serve``, ``demo``, ``config check``, ``deletions``, ``openapi``."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from mqs.deletions.commands import add_parser as deletions_parser
 from mqs.logs import configure_logging
 from mqs.metrics import use_multiprocess_dir
 
-GC_THRESHOLD = 20_000  # allocations between collections of the youngest generation (700)
-
 
 def app_from_env() -> FastAPI:
     """uvicorn factory for worker processes: the config named by ``MQS_CONFIG``."""
@@ -34,16 +32,16 @@ def app_from_env() -> FastAPI:
 
 
 def _settle_garbage_collector() -> None:
-    """Keep the cyclic garbage collector off what a worker built at startup, and run it less.
+    """Keep the cyclic garbage collector off what a worker built at startup.
 
     Modules, schemas and the app live as long as the process, yet every collection of the
-    oldest generation walked them; a search allocates tens of thousands of short-lived objects
-    (parsed backend pages), which triggered such collections. Frozen and with a larger first
-    threshold, a 100-item search costs ~35% less CPU, a 10-item one ~15% (bench_cpu.py).
+    oldest generation walked them again; a search allocates tens of thousands of short-lived
+    objects (parsed backend pages), which triggers such collections. Frozen, a 100-item search
+    costs ~25% less CPU and memory stays flat (benchmarks/bench_cpu.py, bench_memory.py; a
+    larger collection threshold saved a little more CPU but let memory grow while paging).
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 def routing_table(config: FederationConfig) -> str:
@@ -116,7 +114,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway on a federation config")
     serve.add_argument("--config", type=Path, help="federation YAML (default: $MQS_CONFIG)")
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the cache (default: 1)"
+    )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.add_argument(
@@ -126,8 +126,8 @@ def parser() -> argparse.ArgumentParser:
     )
     demo = sub.add_parser("demo", help="run the gateway over built-in emulated archives")
     for cmd in (serve, demo):
-        cmd.add_argument("--host", default="127.0.0.1")
-        cmd.add_argument("--port", type=int, default=8000)
+        cmd.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+        cmd.add_argument("--port", type=int, default=8000, help="listen port (default: 8000)")
     serve.set_defaults(func=_serve)
     demo.set_defaults(func=_demo)
     config = sub.add_parser("config", help="configuration tools")

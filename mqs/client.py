@@ -91,8 +91,11 @@ class FederationClient(AsyncBaseCoreClient):
             {"rel": "federation", "href": f"{base}backends", "type": JSON, "title": "Backends"},
             {"rel": SORTABLES, "href": f"{base}sortables", "type": SCHEMA, "title": "Sortables"},
         ]
+        hidden = await hidden_backends(request)  # backends the user may not see (mqs.auth)
         page["federation"] = {  # type: ignore[typeddict-unknown-key]
-            b.id: {"title": b.display_title, "url": b.url} for b in runtime.config.backends
+            b.id: {"title": b.display_title, "url": b.url}
+            for b in runtime.config.backends
+            if b.id not in hidden
         }
         return page
 
@@ -104,7 +107,9 @@ class FederationClient(AsyncBaseCoreClient):
         query = parse_collection_query(dict(params), runtime.config.server.max_limit)
         base = base_url(request)
         ids = await visible_collections(request, runtime.config.collections)  # mqs.auth
-        found, matched, next_offset = page(await all_collections(runtime, base, ids), query)
+        hidden = await hidden_backends(request)  # not providers of what is listed (mqs.auth)
+        listed = await all_collections(runtime, base, ids, hidden)
+        found, matched, next_offset = page(listed, query)
         body = {"collections": found, "links": listing_links(base, params, next_offset)}
         return json_response(body | {"numberMatched": matched, "numberReturned": len(found)})
 
@@ -114,7 +119,9 @@ class FederationClient(AsyncBaseCoreClient):
         if collection_id not in runtime.config.collections:
             raise NotFound(f"collection {collection_id[:100]!r} not found")
         await require_collection(request, collection_id)
-        return json_response(await collection_document(runtime, collection_id, base_url(request)))
+        hidden = await hidden_backends(request)  # not providers of what is listed (mqs.auth)
+        document = await collection_document(runtime, collection_id, base_url(request), hidden)
+        return json_response(document)
 
     async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
         request: Request = kwargs["request"]

@@ -63,9 +63,13 @@ def _union(extents: list[Any]) -> tuple[list[float] | None, list[str | None] | N
     return bbox, [start, end]
 
 
-async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str, Any]:
+async def collection_document(
+    runtime: Runtime, cid: str, base: str, hidden: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``cid``'s document; ``hidden``: backends the user may not see (not providers, and their
+    extents not counted, see :mod:`mqs.auth`)."""
     conf = runtime.config.collections[cid]
-    backends = runtime.federation.routing[cid]
+    backends = [b for b in runtime.federation.routing[cid] if b.id not in hidden]
     bbox: list[float] | None = None
     interval: list[str | None] | None = None
     if conf.extent is not None:
@@ -101,8 +105,12 @@ async def collection_document(runtime: Runtime, cid: str, base: str) -> dict[str
 
 
 async def all_collections(
-    runtime: Runtime, base: str, ids: Iterable[str] | None = None
+    runtime: Runtime,
+    base: str,
+    ids: Iterable[str] | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """The documents of ``ids`` (default: every collection), in their order."""
     ids = list(runtime.config.collections if ids is None else ids)
-    return list(await asyncio.gather(*(collection_document(runtime, c, base) for c in ids)))
+    found = (collection_document(runtime, c, base, hidden) for c in ids)
+    return list(await asyncio.gather(*found))

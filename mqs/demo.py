@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import socket
 import tempfile
 from importlib import resources
@@ -13,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from adapters.cdse_odata.emulator import TOKEN_PATH
 from adapters.registry import EMULATORS
 from mqs.app import create_app
 from mqs.config import FederationConfig, Settings, parse_config
@@ -20,6 +23,10 @@ from mqs.demodata import demo_deletions, generate_catalogue, write_catalogue
 from mqs.serving import bound_socket, make_server, serve_all, url_of
 
 log = logging.getLogger("mqs.demo")
+
+# The demo's own account on its emulated CDSE (downloads need a Keycloak token, as on CDSE):
+# made up at each start, put into this process's environment, never shown.
+DEMO_CDSE_USER_ENV, DEMO_CDSE_PASSWORD_ENV = "MQS_DEMO_CDSE_USER", "MQS_DEMO_CDSE_PASSWORD"
 
 
 def demo_config_text() -> str:
@@ -37,12 +44,29 @@ def start_emulators(
     apps = []
     for backend in raw["backends"]:
         sock = bound_socket(host)
-        emulator = EMULATORS[backend["kind"]](files[backend["id"]])
+        account = _demo_account(backend, url_of(sock)) if backend["kind"] == "cdse-odata" else {}
+        emulator = EMULATORS[backend["kind"]](files[backend["id"]], **account)
         for item, cause, when in withdrawn.get(backend["id"], []):
             emulator.state.deleted.add(item, cause, when)
         backend["url"] = url_of(sock) + str(backend["url"]).split(":0", 1)[-1]
         apps.append((emulator, sock))
     return apps
+
+
+def _demo_account(backend: dict[str, Any], url: str) -> dict[str, Any]:
+    """Gives the gateway an OAuth2 account on the emulated CDSE: its downloads go through
+    ``/download`` with the gateway's token. Returns the emulator's ``users`` argument."""
+    user = os.environ.setdefault(DEMO_CDSE_USER_ENV, "mqs-demo")
+    password = os.environ.setdefault(DEMO_CDSE_PASSWORD_ENV, secrets.token_urlsafe(24))
+    backend["auth"] = {
+        "type": "oauth2",
+        "token_url": url + TOKEN_PATH,
+        "grant": "password",
+        "client_id": "cdse-public",
+        "username_env": DEMO_CDSE_USER_ENV,
+        "password_env": DEMO_CDSE_PASSWORD_ENV,
+    }
+    return {"users": {user: password}}
 
 
 def demo_federation(data_dir: Path) -> tuple[FederationConfig, list[tuple[Any, socket.socket]]]:

@@ -86,16 +86,30 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _origin_and_path(url: str) -> tuple[str, str] | None:
-    """(``scheme://host:port``, path) of an absolute http(s) URL without credentials, else None."""
+    """(``scheme://host:port``, path) of an absolute http(s) URL without credentials, else None.
+
+    The URL must mean the same origin to :func:`urllib.parse.urlsplit` and to httpx (which
+    sends it): no control characters (one parser drops them, the other refuses them).
+    """
+    if not url.isprintable():
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
+        sent = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
         return None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
         return None
-    return f"{scheme}://{parts.hostname}:{port or _DEFAULT_PORTS[scheme]}", parts.path
+    port = port or _DEFAULT_PORTS[scheme]
+    if (sent.scheme, sent.host, sent.port or _DEFAULT_PORTS[scheme]) != (
+        scheme,
+        parts.hostname,
+        port,
+    ):
+        return None
+    return f"{scheme}://{parts.hostname}:{port}", parts.path
 
 
 _root = lru_cache(maxsize=1024)(_origin_and_path)  # backend URLs: a few, parsed once
@@ -107,8 +121,10 @@ def under(href: str, root: str) -> bool:
     if url is None or base is None or url[0] != base[0]:
         return False
     path, prefix = url[1], base[1].rstrip("/")
-    if "/../" in f"{path}/" or "/./" in f"{path}/" or "%2e" in path.lower():
-        return False  # no way out of the backend's path, literally or percent-encoded
+    if "/../" in f"{path}/" or "/./" in f"{path}/" or "\\" in path:
+        return False  # no way out of the backend's path (some servers take a backslash for /)
+    if any(encoded in path.lower() for encoded in ("%2e", "%2f", "%5c")):
+        return False  # nor percent-encoded dots or slashes a server may decode before ".."
     return path == prefix or path.startswith(f"{prefix}/")
 
 

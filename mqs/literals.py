@@ -24,13 +24,12 @@ def format_instant(value: datetime | None) -> str | None:
 
 def parse_instant(text: str) -> datetime:
     """A strict RFC 3339 date-time (``2021-10-01T00:00:00Z``, offsets as ``+01:00``)."""
-    try:
-        value = rfc3339_str_to_datetime(text.strip())
-    except (ValueError, iso8601.ParseError):
+    try:  # (an offset can take year 1 or 9999 out of range in UTC: OverflowError)
+        return rfc3339_str_to_datetime(text.strip()).astimezone(UTC)
+    except (ValueError, OverflowError, iso8601.ParseError):
         raise InvalidRequest(
             f"invalid datetime {text[:64]!r}: expected RFC 3339, e.g. 2021-10-01T00:00:00Z"
         ) from None
-    return value.astimezone(UTC)
 
 
 def bbox_geometry(bbox: tuple[float, float, float, float]) -> BaseGeometry:

@@ -35,6 +35,14 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _SECRET_KEYS = re.compile(r"authorization|password|passwd|secret|token|cookie|api[-_]?key", re.I)
 _URL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^\s/?#@]*@)?([^\s?#]*)(\?[^\s#\"']*)?", re.I)
+# An Authorization header value written out in text (a library's message, an exception).
+_HEADER_VALUE = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
+# A quoted value of a credential-named key in a dict or JSON written out in text.
+_QUOTED_SECRET = re.compile(
+    r"""([\w-]*(?:authorization|password|passwd|secret|token|api[-_]?key)['"]?\s*[:=]\s*)"""
+    r"""(['"])[^'"]*\2""",
+    re.I,
+)
 REDACTED = "[redacted]"
 
 request_id: ContextVar[str | None] = ContextVar("mqs_request_id", default=None)
@@ -55,16 +63,30 @@ async def request_id_header(request: httpx.Request) -> None:
 
 
 def _scrub_text(text: str) -> str:
-    return _URL.sub(lambda m: m.group(1) + m.group(3), text)
+    if "://" in text:
+        text = _URL.sub(lambda m: m.group(1) + m.group(3), text)
+    text = _QUOTED_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
+    return _HEADER_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def _scrubbed(key: str, value: Any, depth: int = 0) -> Any:
+    """``value`` without credentials: by key name, in URLs and header values, in nested fields."""
+    if _SECRET_KEYS.search(key) and key != "request_id":
+        return REDACTED
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if depth < 4 and isinstance(value, Mapping):
+        return {k: _scrubbed(str(k), v, depth + 1) for k, v in value.items()}
+    if depth < 4 and isinstance(value, list | tuple):
+        return [_scrubbed("", v, depth + 1) for v in value]
+    return value
 
 
 def _redact(_: Any, __: str, event: EventDict) -> EventDict:
-    """Credentials never reach a log line: by key name, and inside URLs in any string."""
+    """Credentials never reach a log line: by key name (at any depth of a logged field), inside
+    URLs (user info, query) and as ``Bearer``/``Basic`` header values in any string."""
     for key, value in event.items():
-        if _SECRET_KEYS.search(key) and key != "request_id":
-            event[key] = REDACTED
-        elif isinstance(value, str) and "://" in value:
-            event[key] = _scrub_text(value)
+        event[key] = _scrubbed(key, value)
     return event
 
 

@@ -19,6 +19,7 @@ from stac_fastapi.extensions.filter.filter import FilterConformanceClasses as F
 from stac_fastapi.extensions.sort.client import AsyncBaseSortablesClient
 from stac_fastapi.extensions.sort.sort import SortConformanceClasses
 
+from mqs.auth import require_collection, visible_collections
 from mqs.errors import NotFound
 from mqs.links import base_url
 from mqs.runtime import Runtime
@@ -109,19 +110,24 @@ def _schema(url: str, title: str, properties: dict[str, Any], more: bool = True)
     }
 
 
-def _known(runtime: Runtime, collection_id: str | None) -> list[str]:
+async def _known(request: Request, collection_id: str | None) -> list[str]:
+    """The collections the answer covers: ``collection_id`` (401/403 when the user may not see
+    it, :mod:`mqs.auth`), else every collection the user may see (never another's names)."""
+    runtime = _runtime(request)
     if collection_id is None:
-        return list(runtime.config.collections)
+        return list(await visible_collections(request, runtime.config.collections))
     if collection_id not in runtime.config.collections:
         raise NotFound(f"collection {collection_id[:100]!r} not found")
+    await require_collection(request, collection_id)
     return [collection_id]
 
 
-def queryables(runtime: Runtime, base: str, collection_id: str | None) -> dict[str, Any]:
+def queryables(base: str, collection_id: str | None, known: list[str]) -> dict[str, Any]:
+    """The queryables of ``collection_id`` (None: of all ``known`` collections)."""
     properties: dict[str, Any] = {}
-    for cid in _known(runtime, collection_id):
+    for cid in known:
         properties.update(collection_queryables(cid))
-    properties["collection"] = {**COMMON["collection"], "enum": _known(runtime, collection_id)}
+    properties["collection"] = {**COMMON["collection"], "enum": known}
     where = f"collections/{collection_id}/" if collection_id else ""
     return _schema(f"{base}{where}queryables", "Queryables", properties)
 
@@ -141,8 +147,11 @@ def sortable_fields(runtime: Runtime, collection_ids: list[str]) -> dict[str, An
     return properties
 
 
-def sortables(runtime: Runtime, base: str, collection_id: str | None) -> dict[str, Any]:
-    properties = sortable_fields(runtime, _known(runtime, collection_id))
+def sortables(
+    runtime: Runtime, base: str, collection_id: str | None, known: list[str]
+) -> dict[str, Any]:
+    """The sortables of ``collection_id`` (None: of all ``known`` collections)."""
+    properties = sortable_fields(runtime, known)
     where = f"collections/{collection_id}/" if collection_id else ""
     return _schema(f"{base}{where}sortables", "Sortables", properties, more=False)
 
@@ -153,17 +162,19 @@ class FederationQueryables(AsyncBaseFiltersClient):
         self, collection_id: str | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         request: Request = kwargs["request"]
-        return queryables(_runtime(request), base_url(request), collection_id)
+        return queryables(base_url(request), collection_id, await _known(request, collection_id))
 
 
 @attr.s
 class FederationSortables(AsyncBaseSortablesClient):
     async def get_sortables(self, request: Request | None = None, **kwargs: Any) -> dict[str, Any]:
         assert request is not None
-        return sortables(_runtime(request), base_url(request), None)
+        known = await _known(request, None)
+        return sortables(_runtime(request), base_url(request), None, known)
 
     async def get_collection_sortables(
         self, collection_id: str, request: Request | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         assert request is not None
-        return sortables(_runtime(request), base_url(request), collection_id)
+        known = await _known(request, collection_id)
+        return sortables(_runtime(request), base_url(request), collection_id, known)

@@ -10,6 +10,7 @@ issued, so tests can look for them where they must never appear.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -80,6 +81,7 @@ class TestIssuer:
         self.issued: list[str] = []  # every token handed out (for the leak scans)
         self.counts: Counter[str] = Counter()
         self.failing = False  # every endpoint answers 503 (an outage)
+        self.stall_s = 0.0  # every answer waits this long first (a slow or hanging issuer)
 
     # --- tokens -------------------------------------------------------------------------
 
@@ -218,12 +220,14 @@ class TestIssuer:
 
 
 class _Outage:
-    """503 for everything while the issuer is ``failing``."""
+    """503 for everything while the issuer is ``failing``; answers ``stall_s`` late."""
 
     def __init__(self, app: ASGIApp, issuer: TestIssuer) -> None:
         self.app, self.issuer = app, issuer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.issuer.stall_s:
+            await asyncio.sleep(self.issuer.stall_s)
         if scope["type"] == "http" and self.issuer.failing:
             self.issuer.counts["outage"] += 1
             await JSONResponse({"error": "temporarily_unavailable"}, 503)(scope, receive, send)

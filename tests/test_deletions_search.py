@@ -196,6 +196,8 @@ def test_deletions_pages(fed: LiveFederation) -> None:
         ({"since": "yesterday"}, "invalid datetime"),
         ({"limit": "0"}, "limit must be"),
         ({"offset": "-1"}, "offset must be"),
+        ({"offset": "100001"}, "offset must be an integer from 0 to 100000"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "invalid datetime"),  # out of range in UTC
     ],
 )
 def test_deletions_bad_input_is_a_400(

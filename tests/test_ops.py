@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -213,4 +214,36 @@ def test_json_log_lines_carry_the_request_id_and_no_credentials(
     assert all(line["request_id"] == "rid-1" and line["pid"] for line in lines)
     assert lines[1]["url"] == "https://archive.example/search"
     for secret in ("REDISPW", "URLPW", "KEYSECRET", "TOKENSECRET", "ENVSECRET"):
+        assert secret not in err
+
+
+def test_credentials_in_messages_nested_fields_and_exceptions_are_not_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    basic = base64.b64encode(b"robot:BASICPW-123").decode()
+    try:
+        configure_logging("info", "json")
+        # a library writing a request's headers out in its message
+        logging.getLogger("some.library").warning("retrying with Authorization: Bearer HDRSECRET1")
+        logging.getLogger("some.library").warning("sent %s", {"password": "FORMPW-9", "n": 1})
+        get_logger("mqs.test").info(  # credentials one level down, in a field with a plain name
+            "asked", request={"headers": {"Authorization": f"Basic {basic}"}, "n": 1}
+        )
+        try:
+            raise RuntimeError("backend refused 'Bearer EXCSECRET99'")
+        except RuntimeError:
+            logging.getLogger("mqs.test").exception("download failed")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert len(lines) == 4
+    assert lines[0]["event"] == "retrying with Authorization: Bearer [redacted]"
+    assert lines[1]["event"] == "sent {'password': '[redacted]', 'n': 1}"
+    assert lines[2]["request"] == {"headers": {"Authorization": "[redacted]"}, "n": 1}
+    assert "RuntimeError" in lines[3]["exception"]
+    for secret in ("HDRSECRET1", "FORMPW", basic, "BASICPW", "EXCSECRET99"):
         assert secret not in err

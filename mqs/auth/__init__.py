@@ -7,6 +7,7 @@ request's token (and rate limit) once; handlers ask :func:`require_collection`,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ __all__ = [
     "Principal",
     "RateLimited",
     "Unauthorized",
+    "as_anonymous",
     "current_principal",
     "hidden_backends",
     "require_collection",
@@ -57,6 +59,7 @@ class Gate:
         serving: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self.config = config
+        self.cache = cache
         self.serving = dict(serving or {})  # collection id -> the backends serving it
         self.authenticator = Authenticator(config, http, cache)
         self.buckets: Buckets | None = buckets_for(cache) if config.rate_limit else None
@@ -85,6 +88,33 @@ class Gate:
         rate = limit.anonymous_requests_per_s or limit.requests_per_s
         burst = limit.anonymous_burst or limit.burst
         return await self.buckets.take(bucket_key(f"addr:{client}"), rate, burst)
+
+    async def refused_wait_s(self, client: str) -> float:
+        """Seconds before tokens from ``client`` are checked again (0: now), after more refused
+        tokens than the anonymous rate limit allows: invalid tokens cost the issuers work (an
+        introspection, a JWKS refetch), so their flood stops before it reaches them."""
+        if self.buckets is None:
+            return 0.0
+        until = await self.cache.get(_refused_key(client))
+        try:
+            return max(0.0, float(until or 0) - time.time())
+        except ValueError:
+            return 0.0
+
+    async def note_refused(self, client: str) -> None:
+        """A token from ``client`` was refused: counted in its own bucket of refusals."""
+        limit = self.config.rate_limit
+        if self.buckets is None or limit is None:
+            return
+        rate = limit.anonymous_requests_per_s or limit.requests_per_s
+        burst = limit.anonymous_burst or limit.burst
+        wait = await self.buckets.take(bucket_key(f"refused:{client}"), rate, burst)
+        if wait > 0:
+            await self.cache.set(_refused_key(client), str(time.time() + wait).encode(), wait)
+
+
+def _refused_key(client: str) -> str:
+    return "auth:" + bucket_key(f"refused-until:{client}")
 
 
 def gate_of(request: Request) -> Gate | None:
@@ -117,6 +147,12 @@ async def current_principal(request: Request) -> Principal | None:
             principal = await gate.authenticator.authenticate(token)
     setattr(request.state, _STATE_KEY, principal)
     return principal
+
+
+def as_anonymous(request: Request) -> None:
+    """The request goes on without a user (a public path's refused token): handlers asking
+    :func:`current_principal` get None, the token is not checked again."""
+    setattr(request.state, _STATE_KEY, None)
 
 
 async def require_collection(request: Request, collection: str) -> None:

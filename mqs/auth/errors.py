@@ -20,6 +20,7 @@ class Unauthorized(MQSError):
 
     def __init__(self, description: str, invalid_token: bool = False) -> None:
         super().__init__(description)
+        self.invalid_token = invalid_token
         challenge = f'Bearer realm="{REALM}"'
         if invalid_token:
             safe = description.replace('"', "'")

@@ -5,7 +5,10 @@ probes) and CORS preflights need no token; a bad one sent there is taken as no t
 a token sent must be valid (else 401 ``invalid_token``), and with ``anonymous: false`` one must
 be sent. The rate limit applies to every path but ``/_mgmt/*`` and ``/metrics`` (open to
 probes and scrapers like ``/_mgmt/*``), keyed by the user (or, for
-anonymous requests, the client address).
+anonymous requests, the client address). With a rate limit, refused tokens count in a bucket of
+their own per client address (the anonymous rate and burst): past it, that address's tokens are
+not checked until it refills (429 ``Retry-After``; on public paths the request is anonymous), so
+a flood of made-up tokens never reaches the issuers' introspection or JWKS endpoints.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import logging
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mqs.auth import Gate, RateLimited, Unauthorized, current_principal, gate_of
+from mqs.auth import (
+    Gate,
+    RateLimited,
+    Unauthorized,
+    as_anonymous,
+    current_principal,
+    gate_of,
+)
 from mqs.auth.principal import Principal
 from mqs.errors import MQSError, error_response
 
@@ -61,17 +71,27 @@ class AuthMiddleware:
         public = path in PUBLIC_PATHS or path.startswith(OPS_PREFIX) or request.method == "OPTIONS"
         error: MQSError | None = None
         principal: Principal | None = None
+        client = request.client.host if request.client else "unknown"
         try:
-            if not path.startswith(OPS_PREFIX):  # probes stay cheap: no token is read
+            if path.startswith(OPS_PREFIX):  # probes stay cheap: no token is read
+                pass
+            elif "authorization" in request.headers and (
+                refused := await gate.refused_wait_s(client)
+            ):  # too many bad tokens from here: this one is not checked (nor sent to an issuer)
+                error = RateLimited(refused)
+            else:
                 principal = await current_principal(request)
         except MQSError as exc:
-            if not public:  # on a public path a bad token only means an anonymous request
-                log.info("token refused on %s %s: %s", request.method, path, exc.description)
-                error = exc
+            if isinstance(exc, Unauthorized) and exc.invalid_token:
+                await gate.note_refused(client)
+            log.info("token refused on %s %s: %s", request.method, path, exc.description)
+            error = exc
+        if public and error is not None:  # on a public path a bad token means no user
+            as_anonymous(request)
+            error = None
         if not public and error is None and principal is None and not gate.config.anonymous:
             error = Unauthorized("this service needs a signed-in user: send a bearer token")
         if not path.startswith(OPS_PREFIX):
-            client = request.client.host if request.client else "unknown"
             wait = await gate.wait_s(principal, client)
             if wait > 0:
                 error = RateLimited(wait)

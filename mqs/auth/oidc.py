@@ -120,6 +120,10 @@ class Issuer:
         after ``jwks_refresh_min_s``): an issuer's short outage does not sign everyone out. An
         issuer never reached is asked again only after ``jwks_refresh_min_s`` too.
         """
+        stale = self._age() > self.config.discovery_ttl_s
+        retry = self.clock() - self._failed_at >= self.config.jwks_refresh_min_s
+        if self._metadata is not None and not (stale and retry):
+            return self._metadata  # nothing to fetch: never waits behind another's refresh
         async with self._lock:
             stale = self._age() > self.config.discovery_ttl_s
             retry = self.clock() - self._failed_at >= self.config.jwks_refresh_min_s
@@ -141,13 +145,28 @@ class Issuer:
 
     async def _key_for(self, kid: str | None) -> Any:
         await self.metadata()
+        if self._has(kid):  # a known key: never waits behind another token's JWKS refresh
+            assert self._keys is not None
+            return self._keys.get_by_kid(kid)
         async with self._lock:
             assert self._keys is not None
-            if not self._has(kid) and self._age() >= self.config.jwks_refresh_min_s:
-                await self._refresh()  # a rotated key: refetched at most every jwks_refresh_min_s
+            if not self._has(kid):
+                self._unless_failed_recently()
+                if self._age() >= self.config.jwks_refresh_min_s:
+                    try:  # a rotated key: refetched at most every jwks_refresh_min_s
+                        await self._refresh()
+                    except IssuerUnavailable:
+                        self._failed_at = self.clock()  # failures count against the limit too
+                        raise
             if not self._has(kid):
                 raise refuse("unknown signing key")
             return self._keys.get_by_kid(kid)
+
+    def _unless_failed_recently(self) -> None:
+        """A refresh failed less than ``jwks_refresh_min_s`` ago: the issuer is not asked again
+        (a flood of unknown key ids during an outage must not become a flood of requests)."""
+        if self.clock() - self._failed_at < self.config.jwks_refresh_min_s:
+            raise IssuerUnavailable("the identity provider cannot be reached")
 
     def _has(self, kid: str | None) -> bool:
         keys = self._keys.keys if self._keys is not None else []

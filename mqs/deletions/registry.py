@@ -15,6 +15,7 @@ Product names are the federation's (:func:`mqs.identity.product_name`: no ``.SAF
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from mqs.deletions.store import Store
 from mqs.identity import product_name
 
 CHUNK = 500
+READ_CHUNKS = 4  # chunks read at once by batches()
 
 
 def iso_ms(moment: datetime) -> str:
@@ -137,14 +139,23 @@ class DeletionRegistry:
 
     async def deletions(self, backend: str) -> list[Deletion]:
         """Every deletion of one backend, in the order read (ascending deletion date)."""
+        return [d async for part in self.batches(backend) for d in part]
+
+    async def batches(self, backend: str) -> AsyncIterator[list[Deletion]]:
+        """One backend's deletions a few chunks at a time (ascending deletion date): a reader
+        holds ``READ_CHUNKS * CHUNK`` of them at most, however large the registry."""
         meta = await self.meta(backend)
-        raws = await self.store.get_many([f"chunk:{backend}:{n}" for n in range(meta.chunks)])
-        return [
-            Deletion(row[0], backend, row[1], row[2], row[3])
-            for raw in raws
-            if raw
-            for row in orjson.loads(raw)
-        ]
+        for first in range(0, meta.chunks, READ_CHUNKS):
+            keys = [
+                f"chunk:{backend}:{n}" for n in range(first, min(first + READ_CHUNKS, meta.chunks))
+            ]
+            raws = await self.store.get_many(keys)
+            yield [
+                Deletion(row[0], backend, row[1], row[2], row[3])
+                for raw in raws
+                if raw
+                for row in orjson.loads(raw)
+            ]
 
     async def count(self, backends: list[str]) -> int:
         """How many deletions the registry holds for ``backends`` (one read)."""

@@ -2,9 +2,11 @@
 
 Parameters: ``backend`` and ``class`` (comma-separated or repeated), ``since`` (inclusive) and
 ``until`` (exclusive) deletion instants (RFC 3339), ``limit`` (default 100, at most 10000) and
-``offset``. Answer: ``counts`` (``total``, ``by_class``, ``by_backend`` over everything
-selected), ``deletions`` (newest first: product, backend, date, cause, class), ``numberMatched``,
-``numberReturned`` and ``self``/``root``/``next`` links.
+``offset`` (at most 100000: page further back with ``until``; a page holds in memory only the
+deletions up to its end, however large the registry). Answer: ``counts`` (``total``,
+``by_class``, ``by_backend`` over everything selected), ``deletions`` (newest first: product,
+backend, date, cause, class), ``numberMatched``, ``numberReturned`` and ``self``/``root``/``next``
+links.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mqs.runtime import Runtime
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+MAX_OFFSET = 100_000
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...]:
@@ -86,11 +89,11 @@ async def deletions_endpoint(
     known = sorted(b for b in deletions.sources if b not in hidden) if deletions else []
     chosen = selection(known, backend, cls, since, until)
     size = _integer(limit, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    start = _integer(offset, "offset", 0, 0, 10**9)
+    start = _integer(offset, "offset", 0, 0, MAX_OFFSET)
     if deletions is None:
         raise UpstreamFailed("the deletion registry is not available", {})
     try:
-        report = await build_report(deletions.registry, known, chosen)
+        report = await build_report(deletions.registry, known, chosen, keep=start + size)
     except StoreError as exc:
         raise UpstreamFailed(str(exc), {}) from None
     page = report.deletions[start : start + size]
@@ -99,14 +102,14 @@ async def deletions_endpoint(
         {"rel": "self", "href": str(request.url), "type": JSON},
         {"rel": "root", "href": base, "type": JSON},
     ]
-    if start + size < len(report.deletions):
+    if start + size < report.total:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
         query = urlencode([*params, ("offset", str(start + size))])
         links.append({"rel": "next", "href": f"{base}deletions?{query}", "type": JSON})
     body = {
         "counts": report.counts(),
         "deletions": [d.as_json() for d in page],
-        "numberMatched": len(report.deletions),
+        "numberMatched": report.total,
         "numberReturned": len(page),
         "links": links,
     }
