@@ -48,6 +48,7 @@ from mqs.config import FederationConfig, Settings
 from mqs.deletions.routes import deletions_endpoint
 from mqs.download import DOWNLOAD_EXPOSED, install_download
 from mqs.errors import install_error_handlers
+from mqs.inline import inline_request_models
 from mqs.links import JSON, base_url
 from mqs.ops import install_ops
 from mqs.pagecache import PageCache
@@ -242,4 +243,5 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
     install_download(app)  # GET|HEAD /download/{collection}/{item}/{asset} (mqs.download)
     install_error_handlers(app)
     install_ops(app, list(config.collections), [b.id for b in config.backends])
+    inline_request_models(app)  # GET request models built on the event loop (mqs.inline)
     return app

@@ -103,6 +103,19 @@ class BackendAuth(_Strict):
     # Tokens are renewed with the refresh token the endpoint gives, while it is valid.
     grant: Literal["password", "client_credentials", "refresh_token"] | None = None
     refresh_token_env: str | None = None
+    # Origins (scheme://host[:port]) a download may be redirected to and that get the same
+    # credentials (CDSE's catalogue sends $value to download.dataspace.copernicus.eu). A
+    # redirect anywhere else fails that copy: credentials and requests never follow it.
+    download_origins: list[str] = []
+
+    @field_validator("download_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest or "@" in rest:
+                raise ValueError(f"{origin!r} must be an origin: http(s)://host[:port]")
+        return [origin.lower() for origin in v]
 
     @property
     def oauth2_grant(self) -> Literal["password", "client_credentials", "refresh_token"]:

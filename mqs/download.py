@@ -11,11 +11,14 @@ user's access to the collection (:mod:`mqs.auth`), resolves the item through the
 takes the copies of the asset held by backends, the highest priority first (or only
 ``backend``'s). Each is asked in turn, with the backend's
 credentials, until one answers 200/206: a connection failure, timeout, 5xx, 401/403 (after
-one retry with a fresh OAuth2 token), 404 or redirect before the first byte moves on to the
+one retry with a fresh OAuth2 token), 404 or redirect to an untrusted origin (see
+:func:`trusted`; trusted redirects are followed) before the first byte moves on to the
 next copy. The answer is streamed as it arrives (never held whole), with ``Range``/``If-Range``
 passed through (206 + ``Content-Range``; 416 for an unsatisfiable range) and the upstream's
 ``Content-Length``, ``Content-Type``, ``Content-Disposition``, ``ETag``, ``Last-Modified``,
-``Accept-Ranges`` kept; ``X-MQS-Backend`` says whose copy it is. A client that goes away
+``Accept-Ranges`` kept; ``X-MQS-Backend`` says whose copy it is; ``X-Content-Type-Options:
+nosniff`` and a sandboxing ``Content-Security-Policy`` keep a backend's bytes from running as
+a page of the gateway's origin. A client that goes away
 closes the upstream stream. Credentials are sent only to URLs under the backend's configured
 ``url`` and appear in no answer, header, log line or error.
 """
@@ -65,6 +68,13 @@ DOWNLOAD_EXPOSED = (
     "ETag",
     "X-MQS-Backend",
 )
+# An asset is served from the gateway's origin, whatever its type: a browser must not sniff it
+# into HTML nor run anything in it (scripts there could read what the API pages of that origin,
+# e.g. the OpenAPI UI, hold).
+SANDBOXED = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
 _SINGLE_RANGE = re.compile(r"^bytes=\d*-\d*$")
 _ASSET_KEY = re.compile(r"^[\w.:-]{1,100}$")
 
@@ -284,6 +294,7 @@ async def download(
         raise NotFound(f"asset {asset[:100]!r} not found in item {item_id[:100]!r}")
     upstream, source = await _open_first(runtime, request, found)
     headers = {name: value for name in PASSED if (value := upstream.headers.get(name))}
+    headers |= SANDBOXED  # a backend's bytes never run as a page of the gateway's origin
     headers["X-MQS-Backend"] = source.backend.id
     if request.method == "HEAD":
         await upstream.aclose()
@@ -336,6 +347,7 @@ async def _open(runtime: Runtime, request: Request, source: Source) -> httpx.Res
         if upstream.status_code == 405 and request.method == "HEAD":  # HEAD not supported:
             await upstream.aclose()  # the headers of a GET whose body is never read
             upstream = await _send(runtime, "GET", source, headers)
+        upstream = await _follow(runtime, upstream, source, headers)
         status = upstream.status_code
         if status in (200, 206):
             return upstream
@@ -349,6 +361,38 @@ async def _open(runtime: Runtime, request: Request, source: Source) -> httpx.Res
         kind = "unavailable" if status >= 500 else "not-found" if status == 404 else "bad-response"
         raise _Failed(kind, status)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3
+
+
+def trusted(url: str, backend: BackendConfig) -> bool:
+    """Whether ``url`` may get ``backend``'s credentials: below its ``url``, or on one of its
+    ``auth.download_origins`` (same checks on the path as :func:`under`)."""
+    origins = backend.auth.download_origins if backend.auth is not None else []
+    return under(url, backend.url) or any(under(url, f"{origin}/") for origin in origins)
+
+
+async def _follow(
+    runtime: Runtime, upstream: httpx.Response, source: Source, headers: dict[str, str]
+) -> httpx.Response:
+    """Follow a backend's redirects to trusted places only (:func:`trusted`), at most
+    :data:`MAX_REDIRECTS`; a redirect elsewhere is answered as it is (that copy fails)."""
+    for _ in range(MAX_REDIRECTS):
+        if upstream.status_code not in _REDIRECTS or "location" not in upstream.headers:
+            return upstream
+        try:
+            target = str(upstream.url.join(upstream.headers["location"]))
+        except (httpx.InvalidURL, ValueError):
+            return upstream
+        if not trusted(target, source.backend):
+            log.info("download: %s redirects to an untrusted origin", source.backend.id)
+            return upstream
+        method = "GET" if upstream.status_code == 303 else upstream.request.method
+        await upstream.aclose()
+        upstream = await _send(runtime, method, Source(source.backend, target), headers)
+    return upstream
 
 
 async def _send(

@@ -6,8 +6,10 @@ id of the request being served lives in a context variable: set by the middlewar
 :mod:`mqs.ops`, added to every line logged while serving it and sent to backends as
 ``X-Request-ID`` (:func:`request_id_header`).
 
-Nothing secret is logged: values of keys that name credentials are replaced, and URLs lose
-their user info and query string (a backend URL's query could hold an API key).
+Nothing secret is logged: values of keys that name credentials are replaced (also in nested
+fields, and quoted after such a key in text), URLs lose their user info and query string (a
+backend URL's query could hold an API key), and ``Bearer``/``Basic`` header values written out in
+a message or an exception become ``[redacted]``.
 """
 
 from __future__ import annotations

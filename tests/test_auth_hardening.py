@@ -236,3 +236,30 @@ def test_a_flood_of_made_up_tokens_stops_before_the_issuers_introspection(
             assert blocked.json()["code"] == "TooManyRequests"
             assert int(blocked.headers["Retry-After"]) >= 1
             assert issuer.counts["introspect"] == 4
+
+
+def test_items_of_a_ruled_collection_cannot_be_had_by_id(setup: Setup) -> None:
+    l1c = s2_name(BASE_TIME, level="L1C")
+    assert setup.get(f"/search?ids={l1c}").json()["features"] == []
+    body = {"ids": [l1c], "collections": [RULED]}
+    assert setup.client.post("/search", json=body).json()["features"] == []
+    assert setup.get(f"/collections/{RULED}/items/{l1c}").status_code == 401
+    member = setup.issuer.token(setup.issuer.user(entitlements=[VO_MEMBER]).sub)
+    assert [f["id"] for f in setup.get(f"/search?ids={l1c}", member).json()["features"]] == [l1c]
+
+
+def test_a_paging_token_of_a_user_with_more_rights_shows_no_more_to_another(
+    setup: Setup,
+) -> None:
+    keeper = setup.issuer.token(setup.issuer.user(entitlements=[KEEPER]).sub)
+    first = setup.get(f"/collections/{OPEN}/items?limit=1", keeper).json()
+    assert VAULT in first["features"][0]["properties"]["federation:backends"]
+    after = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    path = after.removeprefix(str(setup.client.base_url).rstrip("/"))
+    replayed = setup.get(path)  # the keeper's next page asked for without the keeper's rights
+    assert replayed.status_code == 200
+    features = replayed.json()["features"]
+    assert features  # eodc's part of the page
+    for feature in features:
+        assert feature["properties"]["federation:backends"] == ["eodc"]
+        assert VAULT not in str(feature["assets"])

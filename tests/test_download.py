@@ -253,6 +253,18 @@ def test_head_answers_the_headers_without_the_bytes(shared: LiveFederation, back
     assert ranged.status_code == 206 and ranged.headers["content-length"] == "100"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_downloaded_bytes_never_run_as_a_page_of_the_gateway(
+    shared: LiveFederation, method: str
+) -> None:
+    # whatever type a backend gives an asset, a browser neither sniffs nor runs it
+    response = call(method, product_url(shared, "dhus"))
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
 @pytest.mark.parametrize(
     "fault",
     [

@@ -244,6 +244,9 @@ class _Catalogue:
         self.keycloak, self.max_top, self.max_skip = keycloak, max_top, max_skip
         self.deleted = DeletedProducts(products, self.by_id)  # see emulator_deleted
         self.product_size: int | None = None  # downloads: a filler of this size, not the zip
+        # Like catalogue.dataspace.copernicus.eu: $value answers 301 to this download host
+        # (the same app served on another origin), which checks the token and sends the bytes.
+        self.download_host: str | None = None
 
     async def odata(self, request: Request) -> Response:
         request.app.state.requests += 1
@@ -304,6 +307,10 @@ class _Catalogue:
         return _json({"@odata.context": _context(expand, entity=True), **entity})
 
     def download(self, request: Request, product: Product) -> Response:
+        host = self.download_host
+        if host and str(request.base_url).rstrip("/") != host.rstrip("/"):
+            location = f"{host.rstrip('/')}/odata/v1/Products({product.id})/$value"
+            return Response(status_code=301, headers={"Location": location})
         authorization = request.headers.get("authorization", "")
         if not authorization:
             return _json({"detail": "Not authenticated"}, 401, {"WWW-Authenticate": "Bearer"})
