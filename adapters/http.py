@@ -65,6 +65,7 @@ async def fetch_json(
     data: dict[str, str] | None = None,
     not_found_ok: bool = False,
     idempotent: bool | None = None,
+    fresh: bool = False,
 ) -> Any:
     """One request; the parsed JSON body, or None for a 404 when ``not_found_ok``."""
     raw = await fetch_bytes(
@@ -77,6 +78,7 @@ async def fetch_json(
         data=data,
         not_found_ok=not_found_ok,
         idempotent=idempotent,
+        fresh=fresh,
     )
     if raw is None:
         return None
@@ -99,14 +101,18 @@ async def fetch_bytes(
     accept: str = "application/geo+json, application/json",
     not_found_ok: bool = False,
     idempotent: bool | None = None,
+    fresh: bool = False,
 ) -> bytes | None:
     """The raw body (capped), or None for a 404 when ``not_found_ok``.
 
     ``json`` is sent as a JSON body, ``data`` as a form (``x-www-form-urlencoded``). The whole
     exchange, retries included, takes at most the backend's ``timeout_s``. A request is retried
     only when ``idempotent`` (default: GET and HEAD; a caller marks a POST that only reads).
+    ``fresh``: never answered from the gateway's cache of backend answers (``no-cache``).
     """
     headers = {"Accept": accept}
+    if fresh:
+        headers["Cache-Control"] = "no-cache"
     content: bytes | None = None
     if json is not None:
         content = orjson.dumps(json)

@@ -178,3 +178,19 @@ class FederationSortables(AsyncBaseSortablesClient):
         assert request is not None
         known = await _known(request, collection_id)
         return sortables(_runtime(request), base_url(request), collection_id, known)
+
+    async def get_collections_sortables(
+        self, request: Request | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Collection search takes no ``sortby``: collections come in their configured order."""
+        assert request is not None
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{base_url(request)}collections-sortables",
+            "type": "object",
+            "title": "Sortables of collection search",
+            "description": "GET /collections takes no sortby: collections come in the "
+            "order of the federation's configuration.",
+            "properties": {},
+            "additionalProperties": False,
+        }

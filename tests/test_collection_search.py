@@ -171,3 +171,11 @@ def test_limit_default_100_capped_at_max_limit_and_tokens_are_offsets() -> None:
     for token in ("-1", "\u00b2", "1e3", "9" * 12):
         with pytest.raises(InvalidRequest):
             parse_collection_query({"token": token}, 1000)
+
+
+def test_collection_search_declares_that_it_sorts_by_nothing(fed: LiveFederation) -> None:
+    answer = httpx.get(f"{fed.url}/collections-sortables")
+    assert answer.status_code == 200
+    schema = answer.json()
+    assert schema["$id"] == f"{fed.url}/collections-sortables"  # the gateway's, not example.org
+    assert schema["properties"] == {} and schema["additionalProperties"] is False

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from factories import BASE_TIME, s2_item, s2_name
 
 from adapters.registry import ADAPTERS, EMULATORS
+from mqs.cache import MemoryCache
 from mqs.config import BackendConfig
 from mqs.deletions.config import DeletionsConfig
 from mqs.deletions.model import DeletedProduct
@@ -27,6 +28,7 @@ from mqs.deletions.service import Deletions
 from mqs.deletions.store import MemoryStore, RedisStore, Store
 from mqs.deletions.sync import sync_backend
 from mqs.federation import SearchResult
+from mqs.httpcache import CachePolicy, CachingTransport
 
 REDIS = "redis://127.0.0.1:6379/0"
 DAY = datetime(2021, 11, 2, 8, 15, tzinfo=UTC)
@@ -201,6 +203,28 @@ async def test_sync_is_incremental_and_idempotent(kind: str, registry: DeletionR
         found = await registry.lookup([items[5]["id"], items[6]["id"]])
         assert list(found) == [items[5]["id"]]
         assert found[items[5]["id"]][0].cls == "corrupted"
+
+
+@pytest.mark.parametrize("kind", ["dhus", "cdse-odata"])
+async def test_a_sync_never_reads_the_feed_from_the_answer_cache(kind: str) -> None:
+    """The gateway caches backend answers (search_ttl_s); a feed page asked for again must be
+    read from the backend, or a deletion made since would be missed until the entry expired."""
+    items = _items(3)
+    app = _emulator(kind, items)
+    app.state.deleted.delete(items[0]["id"], CAUSES[0], DAY)
+    backend, registry = _backend(kind), DeletionRegistry(MemoryStore())
+    cached = CachingTransport(httpx.ASGITransport(app=app), MemoryCache(), CachePolicy(300, 300))
+    async with httpx.AsyncClient(transport=cached, base_url="http://emulator") as client:
+        adapter = ADAPTERS[kind](backend, client, None)
+        await sync_backend(registry, backend.id, adapter, page_size=10)
+        await sync_backend(registry, backend.id, adapter, page_size=10)  # asks from the mark
+        app.state.deleted.delete(items[1]["id"], CAUSES[2], DAY)  # at the mark: the same query
+        again = await sync_backend(registry, backend.id, adapter, page_size=10)
+    assert again.new == 1
+    assert [d.product for d in await registry.deletions(backend.id)] == [
+        items[0]["id"],
+        items[1]["id"],
+    ]
 
 
 async def test_a_failing_feed_keeps_what_was_read(registry: DeletionRegistry) -> None:

@@ -139,7 +139,8 @@ class CdseOdataAdapter:
         top = min(top, self.options.max_page_size)
         params = httpx.QueryParams(deleted.deleted_params(since, skip, top))
         url = f"{self.odata_root}/DeletedProducts"
-        body = await fetch_json(self.client, self.backend, "GET", url, params=params)
+        # fresh: a feed page read again later may have grown since (never from the cache)
+        body = await fetch_json(self.client, self.backend, "GET", url, params=params, fresh=True)
         try:
             return deleted.parse_deleted(body, top)
         except ODataError as exc:
