@@ -11,7 +11,12 @@ process with backend answers uncached (every search reaches the backends).
 - B2: the same search over 8 backends and over 1 (all answering in 100 ms), 10 and 100 items:
   latency(8) / latency(1). Target <= 1.2.
 - B6: 10 concurrent clients sending 10-item searches for ``--seconds``, 3 backends answering in
-  100 ms (which bounds one client to 10 searches/s): requests/s. Target >= 90.
+  100 ms (which bounds one client to 10 searches/s): requests/s. Target >= 90. Each client asks
+  its own searches (10 searches differing in their datetime interval, taken in turn), as
+  independent users do. Also measured: all 10 clients sending the same search. The gateway
+  then shares one backend request among the identical searches in flight (single flight,
+  :mod:`mqs.httpcache`), so every client gets its answer at the same instant and the 10 clients
+  move in lock-step: each search waits for the other nine's CPU, latency ~ 100 ms + 10 x CPU.
 
 Writes ``benchmarks/results/latency-<timestamp>.json`` (and ``latency-latest.json``).
 """
@@ -27,6 +32,11 @@ import harness as h
 
 SEARCH_100 = {"limit": 100}
 SEARCH_10 = {"limit": 10}
+# B6: one search per client (the same 10 newest items, different backend requests).
+DISTINCT_10 = [
+    {"limit": 10, "datetime": f"2021-09-{day:02d}T00:00:00Z/2021-11-30T23:59:59Z"}
+    for day in range(1, 11)
+]
 
 
 def _sequential(url: str, params: dict[str, Any], rounds: int) -> h.Load:
@@ -76,16 +86,19 @@ def b2(files: dict[str, Path], rounds: int) -> dict[str, Any]:
 def b6(files: dict[str, Path], seconds: float) -> dict[str, Any]:
     result: dict[str, Any] = {}
     specs = h.stac_backends(files, [0.1, 0.1, 0.1])
+    cases = (("distinct searches", DISTINCT_10), ("identical searches", [SEARCH_10]))
     for workers in (1, 2):
         with h.backends(specs) as urls, h.gateway(h.federation_yaml(specs, urls), workers) as gw:
-            h.run_load(gw.url, [SEARCH_10], concurrency=10, count=20)  # warm up
-            load = h.run_load(gw.url, [SEARCH_10], concurrency=10, seconds=seconds)
-        result[f"{workers} workers"] = load.summary()
-        print(
-            f"B6 concurrency 10 clients, 10 items, 3 backends at 100 ms, {workers} worker(s): "
-            f"{load.rps:6.1f} req/s, p50 {load.pct(0.5):6.1f} ms, p99 {load.pct(0.99):6.1f} ms, "
-            f"{load.errors} errors: {h.verdict(load.rps, 90, at_most=False)}"
-        )
+            for name, searches in cases:
+                h.run_load(gw.url, searches, concurrency=10, count=40)  # warm up
+                load = h.run_load(gw.url, searches, concurrency=10, seconds=seconds)
+                result.setdefault(name, {})[f"{workers} workers"] = load.summary()
+                verdict = h.verdict(load.rps, 90, at_most=False) if name.startswith("d") else ""
+                print(
+                    f"B6 concurrency 10 clients, {name}, 10 items, 3 backends at 100 ms, "
+                    f"{workers} worker(s): {load.rps:6.1f} req/s, p50 {load.pct(0.5):6.1f} ms, "
+                    f"p99 {load.pct(0.99):6.1f} ms, {load.errors} errors {verdict}"
+                )
     return result
 
 

@@ -243,5 +243,5 @@ def create_app(config: FederationConfig, settings: Settings | None = None) -> Fa
     install_download(app)  # GET|HEAD /download/{collection}/{item}/{asset} (mqs.download)
     install_error_handlers(app)
     install_ops(app, list(config.collections), [b.id for b in config.backends])
-    inline_request_models(app)  # GET request models built on the event loop (mqs.inline)
+    inline_request_models(api)  # GET request models built on the event loop (mqs.inline)
     return app
