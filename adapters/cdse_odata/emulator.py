@@ -45,7 +45,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.cdse_odata.emulator_deleted import DeletedProducts, Rejected
+from adapters.cdse_odata.emulator_deleted import DeletedProducts
+from adapters.cdse_odata.emulator_errors import Rejected
+from adapters.cdse_odata.emulator_errors import int_param as _int_param
 from adapters.cdse_odata.emulator_filter import FilterError, compile_filter
 from adapters.cdse_odata.emulator_records import (
     Item,
@@ -72,44 +74,8 @@ _SCOPE = "AUDIENCE_PUBLIC openid email profile ondemand_processing user-context"
 _JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 
 
-class _Rejected(Exception):
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status, self.body = status, body
-
-
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
-
-
-def _int_param(params: dict[str, str], name: str, default: int, high: int) -> int:
-    """FastAPI's validation of an integer query parameter in [0, high] (422 otherwise)."""
-    text = params.get(name)
-    if text is None:
-        return default
-    loc = ["query", name]
-    if not re.fullmatch(r"[+-]?\d+", text.strip()):
-        msg = "Input should be a valid integer, unable to parse string as an integer"
-        raise _Rejected(
-            422, {"detail": [{"type": "int_parsing", "loc": loc, "msg": msg, "input": text}]}
-        )
-    value = int(text)
-    if value < 0:
-        error = {"type": "greater_than_equal", "loc": loc, "input": text, "ctx": {"ge": 0}}
-        raise _Rejected(
-            422, {"detail": [error | {"msg": "Input should be greater than or equal to 0"}]}
-        )
-    if value > high:
-        msg = f"Input should be less than or equal to {high}"
-        error = {
-            "type": "less_than_equal",
-            "loc": loc,
-            "msg": msg,
-            "input": text,
-            "ctx": {"le": high},
-        }
-        raise _Rejected(422, {"detail": [error]})
-    return value
 
 
 def _ordered(products: list[Product], orderby: str | None) -> list[Product]:
@@ -122,7 +88,7 @@ def _ordered(products: list[Product], orderby: str | None) -> list[Product]:
             or len(spec) > 2
             or spec[-1] not in (spec[0], "asc", "desc")
         ):
-            raise _Rejected(400, {"detail": f"Invalid orderby: {orderby}"})
+            raise Rejected(400, {"detail": f"Invalid orderby: {orderby}"})
         ordered.sort(key=_ORDER_FIELDS[spec[0]], reverse=spec[-1] == "desc")
     return ordered
 
@@ -130,7 +96,7 @@ def _ordered(products: list[Product], orderby: str | None) -> list[Product]:
 def _expand(params: list[tuple[str, str]]) -> frozenset[str]:
     names = {n.strip() for k, v in params if k == "$expand" for n in v.split(",") if n.strip()}
     if names - {"Attributes", "Assets"}:
-        raise _Rejected(400, {"detail": f"Invalid expand: {', '.join(sorted(names))}"})
+        raise Rejected(400, {"detail": f"Invalid expand: {', '.join(sorted(names))}"})
     return frozenset(names)
 
 
@@ -159,8 +125,8 @@ def _product_zip(p: Product) -> bytes:
     return buffer.getvalue()
 
 
-def _oauth_error(status: int, error: str, description: str) -> _Rejected:
-    return _Rejected(status, {"error": error, "error_description": description})
+def _oauth_error(status: int, error: str, description: str) -> Rejected:
+    return Rejected(status, {"error": error, "error_description": description})
 
 
 class _Keycloak:
@@ -255,20 +221,20 @@ class _Catalogue:
                 return self.deleted_products(request)
             found = _PATH.match(request.path_params["path"])
             if found is None:
-                raise _Rejected(404, {"detail": "Not Found"})
+                raise Rejected(404, {"detail": "Not Found"})
             if found["set"] == "Assets":
                 if found["key"] not in self.quicklooks or not found["value"]:
-                    raise _Rejected(404, {"detail": "Not Found"})
+                    raise Rejected(404, {"detail": "Not Found"})
                 return Response(_JPEG, media_type="image/jpeg")
             if found["key"] is None:
                 return self.search(request)
             product = self.by_id.get(found["key"].lower())
             if product is None:
-                raise _Rejected(404, {"detail": "Not Found"})
+                raise Rejected(404, {"detail": "Not Found"})
             return (
                 self.download(request, product) if found["value"] else self.entity(request, product)
             )
-        except _Rejected as exc:
+        except Rejected as exc:
             return _json(exc.body, exc.status)
 
     def search(self, request: Request) -> Response:
@@ -281,7 +247,7 @@ class _Catalogue:
         try:
             matches = compile_filter(given["$filter"]) if "$filter" in given else (lambda p: True)
         except FilterError as exc:
-            raise _Rejected(400, {"detail": str(exc)}) from None
+            raise Rejected(400, {"detail": str(exc)}) from None
         found = [p for p in self.products if matches(p)]
         page = _ordered(found, given.get("$orderby"))[skip : skip + top]
         service = f"{request.base_url}odata/v1/"
@@ -332,7 +298,7 @@ class _Catalogue:
             if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
                 raise _oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
             body = self.keycloak.grant(form)
-        except _Rejected as exc:
+        except Rejected as exc:
             return _json(exc.body, exc.status, {"Cache-Control": "no-store"})
         return _json(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 

@@ -25,6 +25,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from adapters.cdse_odata import emulator_filter as flt
+from adapters.cdse_odata.emulator_errors import Rejected, int_param
 from adapters.cdse_odata.emulator_records import Item, Product, iso6, product_from_item
 from adapters.cdse_odata.emulator_records import product_json as products_json
 
@@ -51,34 +52,11 @@ _SHOWN = ("Id", "Name", "ContentType", "ContentLength", "OriginDate")
 _SHOWN_AFTER = ("Checksum", "ContentDate", "Footprint", "GeoFootprint", "Attributes")
 
 
-class Rejected(Exception):
-    """An answer other than 200: status and JSON body."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status, self.body = status, body
-
-
 class _DeletedFilter(flt._Parser):
     def path(self, first: str) -> flt.Typed:
         if first in _OWN and not self.peek("punct", "/"):
             return _OWN[first]
         return super().path(first)
-
-
-def _integer(params: dict[str, str], name: str, default: int, high: int) -> int:
-    text = params.get(name)
-    if text is None:
-        return default
-    loc = ["query", name]
-    if not re.fullmatch(r"[+-]?\d+", text.strip()):
-        msg = "Input should be a valid integer, unable to parse string as an integer"
-        raise Rejected(422, {"detail": [{"type": "int_parsing", "loc": loc, "msg": msg}]})
-    value = int(text)
-    if not 0 <= value <= high:
-        msg = f"Input should be between 0 and {high}"
-        raise Rejected(422, {"detail": [{"type": "value_error", "loc": loc, "msg": msg}]})
-    return value
 
 
 def deleted_json(r: DeletedRecord, service: str, expand: bool = False) -> dict[str, Any]:
@@ -133,8 +111,8 @@ class DeletedProducts:
                 raise Rejected(404, {"detail": "Not Found"})
             context = "$metadata#DeletedProducts/$entity"
             return {"@odata.context": context, **deleted_json(record, service, expand)}
-        top = _integer(given, "$top", 20, 1000)
-        skip = _integer(given, "$skip", 0, 10000)
+        top = int_param(given, "$top", 20, 1000)
+        skip = int_param(given, "$skip", 0, 10000)
         found = self._matching(given.get("$filter"))
         page = _ordered(found, given.get("$orderby"))[skip : skip + top]
         body: dict[str, Any] = {"@odata.context": "$metadata#DeletedProducts"}

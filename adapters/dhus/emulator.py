@@ -260,22 +260,13 @@ class _Hub:
         text = params.get("$filter")
         if text is not None:
             request.app.state.queries.append(text)
-        try:
-            top = int(params.get("$top", self.max_rows))
-            skip = int(params.get("$skip", 0))
-        except ValueError:
-            raise odata.ODataError("Invalid $top or $skip value.") from None
-        if not 0 <= top <= self.max_rows or skip < 0:
-            raise odata.ODataError(f"The value of $top must be between 0 and {self.max_rows}.")
-        count = params.get("$inlinecount", "none")
-        if count not in ("allpages", "none"):
-            raise odata.ODataError(f"Invalid value '{count}' for $inlinecount.")
+        top, skip, counted = odata.page_params(params, self.max_rows)
         matches = odata.compile_filter(text) if text else (lambda p: True)
         found = [p for p in self.products if matches(p)]
         ordered = odata.order_products(found, params.get("$orderby"))
         service, expand = f"{request.base_url}odata/v1/", params.get("$expand") == "Attributes"
         results = [odata.product_json(p, service, expand) for p in ordered[skip : skip + top]]
-        body: dict[str, Any] = {"__count": str(len(found))} if count == "allpages" else {}
+        body: dict[str, Any] = {"__count": str(len(found))} if counted else {}
         return _json({"d": body | {"results": results}}, headers=_V2)
 
     def product_part(self, request: Request, p: Product, rest: list[_Segment]) -> Response:

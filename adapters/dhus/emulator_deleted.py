@@ -138,17 +138,9 @@ class DeletedProducts:
             return str(len(found))
         if rest:
             raise odata.ODataError(f"Resource not found for the segment '{rest[0]}'.", 404)
-        try:
-            top, skip = int(params.get("$top", self.max_rows)), int(params.get("$skip", 0))
-        except ValueError:
-            raise odata.ODataError("Invalid $top or $skip value.") from None
-        if not 0 <= top <= self.max_rows or skip < 0:
-            raise odata.ODataError(f"The value of $top must be between 0 and {self.max_rows}.")
-        count = params.get("$inlinecount", "none")
-        if count not in ("allpages", "none"):
-            raise odata.ODataError(f"Invalid value '{count}' for $inlinecount.")
+        top, skip, counted = odata.page_params(params, self.max_rows)
         page = _ordered(found, params.get("$orderby"))[skip : skip + top]
-        body: dict[str, Any] = {"__count": str(len(found))} if count == "allpages" else {}
+        body: dict[str, Any] = {"__count": str(len(found))} if counted else {}
         return {"d": body | {"results": [deleted_json(r, service) for r in page]}}
 
     def _matching(self, text: str | None) -> list[DeletedRecord]:

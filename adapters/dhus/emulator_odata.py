@@ -10,7 +10,7 @@ navigation links, attributes named and sorted as DHuS shows them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -213,6 +213,20 @@ def order_products(products: list[Product], orderby: str | None) -> list[Product
 
 
 # --- JSON --------------------------------------------------------------------------------------
+def page_params(params: Mapping[str, str], max_rows: int) -> tuple[int, int, bool]:
+    """``$top``, ``$skip`` and whether ``$inlinecount=allpages``, checked as a hub does."""
+    try:
+        top, skip = int(params.get("$top", max_rows)), int(params.get("$skip", 0))
+    except ValueError:
+        raise ODataError("Invalid $top or $skip value.") from None
+    if not 0 <= top <= max_rows or skip < 0:
+        raise ODataError(f"The value of $top must be between 0 and {max_rows}.")
+    count = params.get("$inlinecount", "none")
+    if count not in ("allpages", "none"):
+        raise ODataError(f"Invalid value '{count}' for $inlinecount.")
+    return top, skip, count == "allpages"
+
+
 def odata_date(moment: datetime | None) -> str | None:
     return None if moment is None else f"/Date({round(moment.timestamp() * 1000)})/"
 
