@@ -283,3 +283,25 @@ def test_tiles_share_datetimes_and_still_come_once(make_federation: MakeFederati
     tiles = [s2_item(s2_name(BASE_TIME, t), BASE_TIME, bbox=TILE_BBOX[t]) for t in TILE_BBOX]
     fed = make_federation(cdse=Archive(tiles, kind=CDSE, options={"max_page_size": 1}))
     assert ids(all_pages(fed.url, {"limit": 1})) == sorted(t["id"] for t in tiles)
+
+
+@pytest.mark.parametrize("pushdown", [True, False])
+def test_a_sentinel_1_product_type_means_the_same_on_cdse_as_elsewhere(
+    make_federation: MakeFederation, pushdown: bool
+) -> None:
+    """CDSE's productType is IW_GRDH_1S where DHuS and STAC APIs say GRD: its items say GRD,
+    so ``product:type = 'GRD'`` finds the products only CDSE holds too, pushed down or not."""
+    grd = [i for i in DEMO if i["collection"] == "sentinel-1-grd"][:12]
+    assert grd and all(i["properties"]["product:type"] == "GRD" for i in grd)
+    fed = make_federation(
+        cdse=Archive(grd[:8], kind=CDSE, filter_pushdown=pushdown),
+        eodc=Archive(grd[4:], priority=10),
+    )
+    query = {"collections": ["sentinel-1-grd"], "limit": 5}
+    everything = all_pages(fed.url, query)
+    assert ids(everything) == expected_order(grd)
+    cdse_only = [f for f in everything if f["properties"]["federation:backends"] == ["cdse"]]
+    assert cdse_only and all(f["properties"]["product:type"] == "GRD" for f in cdse_only)
+    for text, expected in (("product:type = 'GRD'", grd), ("product:type = 'IW_GRDH_1S'", [])):
+        found = all_pages(fed.url, query | {"filter": text, "filter-lang": "cql2-text"})
+        assert ids(found) == expected_order(expected), text

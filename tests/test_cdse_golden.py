@@ -148,6 +148,7 @@ def test_sar_products_get_sar_and_sat_properties_and_a_lon_lat_geometry() -> Non
     props = item["properties"]
     assert props["sar:polarizations"] == ["VV", "VH"]
     assert props["sar:instrument_mode"] == "IW" and props["sar:product_type"] == "GRD"
+    assert props["product:type"] == "GRD"  # as DHuS and STAC APIs say it, not IW_GRDH_1S
     assert props["sat:orbit_state"] == "ascending"
     assert props["sat:absolute_orbit"] == 54172 and props["sat:relative_orbit"] == 18
     assert props["processing:level"] == "L1" and props["instruments"] == ["sar"]

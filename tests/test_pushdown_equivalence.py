@@ -12,8 +12,8 @@ checks again) reaches its backend only with pushdown on; and a filter the backen
 counted there (an exact ``numberMatched``). DHuS is asked through OpenSearch: with
 ``search_api: odata`` it is sent no filter clause at all.
 
-``product:type`` is only asked with Sentinel-2 values: CDSE names Sentinel-1 types
-``IW_GRDH_1S`` where the products (and DHuS, resto, Terrascope) say ``GRD``.
+``product:type`` is only asked with Sentinel-2 values here; Sentinel-1 types (CDSE's
+``IW_GRDH_1S`` is ``GRD`` on its items, as elsewhere) are in tests/test_cdse_federation.py.
 """
 
 from __future__ import annotations

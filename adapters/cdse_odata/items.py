@@ -121,7 +121,15 @@ def _product(attrs: dict[str, Any], props: dict[str, Any]) -> None:
     if version := _string(attrs.get("processorVersion")):
         props["processing:version"] = version
     if product_type := _string(attrs.get("productType")):
-        props["product:type"] = product_type
+        # The federation's vocabulary (DHuS, STAC APIs, resto): GRD, SLC, OCN, RAW for
+        # Sentinel-1, where CDSE says IW_GRDH_1S; a filter on product:type then means the same
+        # on every archive (sar:instrument_mode keeps the mode).
+        sar = (
+            _SAR_TYPE.match(product_type)
+            if attrs.get("platformShortName") == "SENTINEL-1"
+            else None
+        )
+        props["product:type"] = sar[1] if sar else product_type
 
 
 def properties(product: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ ORBIT_STATES = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _OPS = {"=": "eq", "<>": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _MODE = re.compile(r"^[A-Z][A-Z0-9]{1,5}$")
 _PRODUCT_TYPE = re.compile(r"^[A-Z0-9_]{2,16}$")
+_S1_TYPE = re.compile(r"^(?:[A-Z0-9]{2}_)?(?:GRD|SLC|RAW|OCN)")  # GRD, IW_GRDH_1S, ...
 _MGRS = re.compile(r"^MGRS-(\d{1,2}[C-X][A-Z]{2})$")
 _PLATFORM = re.compile(r"^sentinel-(\d)([a-d])$")
 _POLARISATION = re.compile(r"^(HH|HV|VH|VV)$")
@@ -287,6 +288,8 @@ def _simple(op: str, prop: str, operand: Any) -> str | None:
     if prop == "sar:instrument_mode":
         return _terms("operationalMode", _matching(values, _MODE))
     if prop == "product:type":
+        if values is None or any(_S1_TYPE.match(v) for v in values):
+            return None  # items say GRD where CDSE's productType says IW_GRDH_1S: the gateway's
         return _terms("productType", _matching(values, _PRODUCT_TYPE))
     if prop == "grid:code":
         return _terms("tileId", _matching(values, _MGRS, 1))
