@@ -8,7 +8,6 @@ rest on the returned items with :func:`compile_residual`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -108,10 +107,10 @@ _VALIDATED_MAX = 1024
 def validated(expr: Clause) -> Clause:
     """The expression as ``cql2`` normalises it; a 400 naming the problem when invalid."""
     try:
-        key: bytes | None = orjson.dumps(expr, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # not plain JSON (e.g. an integer beyond 64 bits): cql2 judges it alone
-        key = None
-    if key is not None and (known := _VALIDATED.get(key)) is not None:
+        key = orjson.dumps(expr, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # cql2 takes only what JSON with 64-bit integers can say
+        raise InvalidRequest("invalid filter: a number beyond the 64-bit integer range") from None
+    if (known := _VALIDATED.get(key)) is not None:
         remembered: Clause = orjson.loads(known)
         return remembered
     try:
@@ -120,11 +119,9 @@ def validated(expr: Clause) -> Clause:
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
         raise InvalidRequest(f"invalid filter: {str(exc)[:300]}") from None
     normalised: Clause = parsed.to_json()
-    if key is not None:
-        with contextlib.suppress(TypeError):
-            if len(_VALIDATED) >= _VALIDATED_MAX:
-                _VALIDATED.pop(next(iter(_VALIDATED)))  # the oldest
-            _VALIDATED[key] = orjson.dumps(normalised)
+    if len(_VALIDATED) >= _VALIDATED_MAX:
+        _VALIDATED.pop(next(iter(_VALIDATED)))  # the oldest
+    _VALIDATED[key] = orjson.dumps(normalised)
     return normalised
 
 

@@ -102,7 +102,11 @@ def _parse(value: Any, lang: Any) -> Any:
     if isinstance(value, dict):
         if lang == "cql2-text":
             raise InvalidRequest("invalid filter: filter-lang is cql2-text but filter is JSON")
-        return cql2.parse_json(orjson.dumps(_legacy(value)).decode()).to_json()
+        try:
+            text = orjson.dumps(_legacy(value)).decode()
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+            raise InvalidRequest(f"invalid filter: {str(exc)[:100]}") from None
+        return cql2.parse_json(text).to_json()
     if not isinstance(value, str):
         raise InvalidRequest("invalid filter: expected CQL2 text or a CQL2 JSON object")
     if len(value) > MAX_FILTER_CHARS:

@@ -176,6 +176,9 @@ def test_bad_post_filter_and_sortby_are_400(fed: LiveFederation) -> None:
         {"filter": {"op": "nope", "args": [{"property": "x"}, 1]}},
         {"filter": {"op": "=", "args": [{"property": "x"}, 1]}, "filter-lang": "cql2-text"},
         {"sortby": [{"field": "datetime", "direction": "sideways"}]},
+        {"filter": {"op": "=", "args": [{"property": "x"}, -(2**63) - 1]}},  # found by fuzzing
+        {"filter": {"": 2**64}},
+        {"query": {"eo:cloud_cover": {"eq": 2**64}}},
     ):
         response = httpx.post(f"{fed.url}/search", json=body, timeout=30)
         assert response.status_code == 400, (body, response.text)
