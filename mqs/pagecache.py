@@ -98,17 +98,19 @@ class PageCache:
         limit = _runtime(scope).config.cache.max_body_bytes
         start: Message | None = None
         chunks: list[bytes] = []
+        size = 0
         keep = True
 
         async def capture(message: Message) -> None:
-            nonlocal start, keep
+            nonlocal start, keep, size
             if message["type"] == "http.response.start":
                 start = message
                 names = {bytes(k).lower() for k, _ in message.get("headers", [])}
                 keep = message["status"] == 200 and b"x-mqs-missing" not in names
             elif message["type"] == "http.response.body" and keep:
                 chunks.append(bytes(message.get("body", b"")))
-                keep = sum(map(len, chunks)) <= limit
+                size += len(chunks[-1])
+                keep = size <= limit
             await send(message)
 
         await self.app(scope, receive, capture)
