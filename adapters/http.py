@@ -174,8 +174,7 @@ class _Exchange:
     async def _send(self, deadline: float) -> bytes | None:
         timeout = max(deadline - asyncio.get_running_loop().time(), 0.001)
         self.request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-        auth = backend_auth(self.backend)
-        response = await self.client.send(self.request, stream=True, auth=auth)
+        response = await send_lean(self.client, self.request, backend_auth(self.backend))
         try:
             if self.not_found_ok and response.status_code == 404:
                 return None
@@ -184,6 +183,27 @@ class _Exchange:
             return await _read_capped(self.backend, response)
         finally:
             await response.aclose()
+
+
+async def send_lean(
+    client: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth | None
+) -> httpx.Response:
+    """``client.send(request, stream=True, auth=auth)`` without what a backend exchange never
+    uses: cookies, redirects (never followed here) and auth challenges (Basic and Bearer set a
+    header and need no answer). The client's request hooks and its transport still run.
+
+    ``AsyncClient.send`` costs ~100 us of CPU per request above its transport, a third of it
+    in parsing cookies from every answer (``benchmarks/bench_latency.py`` B6: a 10-item search
+    over three backends makes three such requests).
+    """
+    for hook in client.event_hooks["request"]:
+        await hook(request)
+    if auth is not None:
+        request = next(auth.auth_flow(request))
+    transport = client._transport_for_url(request.url)  # the proxy the environment names, if any
+    response = await transport.handle_async_request(request)
+    response.request = request
+    return response
 
 
 @dataclass(frozen=True)

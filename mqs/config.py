@@ -64,6 +64,8 @@ class CacheConfig(_Strict):
     memory_max_bytes: int = Field(256 * 1024 * 1024, ge=1)  # memory://: total size (LRU)
     # Whole search pages, for repeated identical searches (mqs.pagecache); 0: off.
     page_ttl_s: float = Field(0, ge=0)
+    # Identical searches in flight at the same moment computed once (mqs.pagecache).
+    coalesce_pages: bool = True
 
     @field_validator("url")
     @classmethod

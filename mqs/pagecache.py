@@ -12,10 +12,20 @@ from the cache is the same bytes, ``federation:report`` included, with ``X-MQS-C
 It runs inside the authentication middleware (tokens and rate limits still apply to every
 request) and in front of request parsing and the federation, which is what makes a cached
 search cheap (benchmarks/bench_throughput.py, B3).
+
+Identical searches in flight at the same time (the same key) are computed once
+(``cache.coalesce_pages``, on by default, whatever ``page_ttl_s`` says): the first is answered
+by the federation, the others wait for it and get its bytes with ``X-MQS-Cache: coalesced``.
+Beneath, the backends' answers were shared already (single flight, :mod:`mqs.httpcache`); the
+page itself was then built once per waiting request, and those requests all got their answers at
+the same moment, each waiting for the others' CPU (B6 with identical searches:
+benchmarks/bench_latency.py). Only a page that could be kept is shared; when the first request
+fails or is degraded, each waiting request is answered on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from typing import Any
@@ -58,18 +68,22 @@ def _decode(raw: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     return int(status), pairs, raw[8 + size :]
 
 
+Page = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
 class PageCache:
     """Pure ASGI middleware; the cache and its settings come from the running gateway."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._flights: dict[str, asyncio.Future[Page | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = _runtime(scope)
         ttl = runtime.config.cache.page_ttl_s if runtime is not None else 0
         if (
             runtime is None
-            or ttl <= 0
+            or (ttl <= 0 and not runtime.config.cache.coalesce_pages)
             or scope["type"] != "http"
             or scope["method"] not in ("GET", "POST")
             or not _PAGES.match(str(scope["path"]))
@@ -82,18 +96,38 @@ class PageCache:
             return
         cache: Cache = runtime.cache
         key = page_key(scope, body)
-        cached = await cache.get(key)
+        cached = await cache.get(key) if ttl > 0 else None
         page = _decode(cached) if cached is not None else None
+        if page is None and (flight := self._flights.get(key)) is not None:
+            page = await asyncio.shield(flight)  # a waiter's cancellation is its own
+            if page is not None:
+                page = (page[0], [*page[1], (b"x-mqs-cache", b"coalesced")], page[2])
         if page is not None:
             status, headers, content = page
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": content})
             return
-        await self._answer_and_keep(scope, receive, send, (cache, key, ttl))
+        await self._answer_and_share(scope, receive, send, (cache, key, ttl))
+
+    async def _answer_and_share(
+        self, scope: Scope, receive: Receive, send: Send, where: tuple[Cache, str, float]
+    ) -> None:
+        key = where[1]
+        if key in self._flights:  # another request leads: answer this one on its own
+            await self.app(scope, receive, send)
+            return
+        flight: asyncio.Future[Page | None] = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
+        page: Page | None = None
+        try:
+            page = await self._answer_and_keep(scope, receive, send, where)
+        finally:
+            del self._flights[key]
+            flight.set_result(page)  # None (failed, degraded): each waiter answers on its own
 
     async def _answer_and_keep(
         self, scope: Scope, receive: Receive, send: Send, where: tuple[Cache, str, float]
-    ) -> None:
+    ) -> Page | None:
         cache, key, ttl = where
         limit = _runtime(scope).config.cache.max_body_bytes
         start: Message | None = None
@@ -114,10 +148,14 @@ class PageCache:
             await send(message)
 
         await self.app(scope, receive, capture)
-        if keep and start is not None:
-            headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
-            headers.append((b"x-mqs-cache", b"hit"))
-            await cache.set(key, _encode(start["status"], headers, b"".join(chunks)), ttl)
+        if not keep or start is None:
+            return None
+        headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
+        page = (int(start["status"]), headers, b"".join(chunks))
+        if ttl > 0:
+            stored = _encode(page[0], [*headers, (b"x-mqs-cache", b"hit")], page[2])
+            await cache.set(key, stored, ttl)
+        return page
 
 
 def _runtime(scope: Scope) -> Any:

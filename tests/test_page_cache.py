@@ -6,6 +6,7 @@ a search reached the backends.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -101,3 +102,72 @@ def test_off_by_default(make_federation: MakeFederation) -> None:
     asked = _backend_requests(fed)
     assert "x-mqs-cache" not in _get(fed, params={"limit": 2}).headers
     assert _backend_requests(fed) > asked
+
+
+def _concurrently(fed: LiveFederation, count: int, **kwargs: Any) -> list[httpx.Response]:
+    async def ask() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return list(
+                await asyncio.gather(
+                    *(client.get(f"{fed.url}/search", **kwargs) for _ in range(count))
+                )
+            )
+
+    return asyncio.run(ask())
+
+
+def test_identical_searches_in_flight_are_answered_once(make_federation: MakeFederation) -> None:
+    # the page cache is off: only searches arriving while the first is computed are shared
+    faults = Faults()
+    faults.set("slow", delay_s=0.5)
+    fed = make_federation(a=Archive(S2[0::2]), b=Archive(S2[1::2], faults=faults))
+    answers = _concurrently(fed, 6, params={"limit": 4})
+
+    marks = sorted(r.headers.get("x-mqs-cache", "-") for r in answers)
+    assert marks == ["-", *["coalesced"] * 5]
+    assert {r.content for r in answers} == {answers[0].content}
+    assert all(r.status_code == 200 and len(r.json()["features"]) == 4 for r in answers)
+    assert len({r.headers["x-request-id"] for r in answers}) == 6  # each request is its own
+    later = _get(fed, params={"limit": 4})  # nothing is kept once the flight has landed
+    assert "x-mqs-cache" not in later.headers
+
+
+def test_only_identical_requests_share_a_flight(make_federation: MakeFederation) -> None:
+    faults = Faults()
+    faults.set("slow", delay_s=0.5)
+    fed = make_federation(a=Archive(S2[0::2]), b=Archive(S2[1::2], faults=faults))
+
+    async def ask() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            url = f"{fed.url}/search"
+            return list(
+                await asyncio.gather(
+                    client.get(url, params={"limit": 4}, headers={"Authorization": "Bearer a"}),
+                    client.get(url, params={"limit": 4}, headers={"Authorization": "Bearer b"}),
+                    client.get(url, params={"limit": 3}, headers={"Authorization": "Bearer a"}),
+                )
+            )
+
+    assert all("x-mqs-cache" not in r.headers for r in asyncio.run(ask()))
+
+
+def test_a_degraded_page_is_not_shared(make_federation: MakeFederation) -> None:
+    faults = Faults()
+    faults.set("status", status=500, times=1, delay_s=0.5)  # the first request to b fails
+    slow = Faults()
+    slow.set("slow", delay_s=0.5)
+    fed = make_federation(a=Archive(S2[0::2], faults=slow), b=Archive(S2[1::2], faults=faults))
+    answers = _concurrently(fed, 4, params={"limit": 4})
+
+    assert all(r.status_code == 200 and "x-mqs-cache" not in r.headers for r in answers)
+    assert sum("x-mqs-missing" in r.headers for r in answers) >= 1
+
+
+def test_coalescing_can_be_turned_off(make_federation: MakeFederation) -> None:
+    faults = Faults()
+    faults.set("slow", delay_s=0.5)
+    fed = make_federation(
+        a=Archive(S2[0::2]), b=Archive(S2[1::2], faults=faults), cache={"coalesce_pages": False}
+    )
+    answers = _concurrently(fed, 4, params={"limit": 4})
+    assert all(r.status_code == 200 and "x-mqs-cache" not in r.headers for r in answers)
