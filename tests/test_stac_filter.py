@@ -309,3 +309,39 @@ def test_filter_as_json_text_on_get(make_federation: MakeFederation) -> None:
     got, missing = search_all(fed.url, "GET", params)
     assert not missing
     assert got == brute_force(_held("eodc", "cesnet", "element84"), cql2.parse_text(text))
+
+
+# A 200-byte invalid filter on which cql2's schema validator takes tens of GiB of memory (found
+# by the differential test of tests/test_cql_check.py): neither the gateway nor the emulated
+# STAC backend may hand it to that validator.
+SCHEMA_BOMB = {
+    "op": "not",
+    "args": [
+        {
+            "op": "and",
+            "args": [
+                {"op": "s_disjoint", "args": [None, None]},
+                {
+                    "op": "not",
+                    "args": [
+                        {"op": "between", "args": ["x", ["S2%", ""], None]},
+                        {"op": "between", "args": ["x", ["S2%", ""], None]},
+                    ],
+                },
+            ],
+        }
+    ],
+}
+
+
+def test_a_filter_that_explodes_cql2s_validator_is_a_plain_400(
+    make_federation: MakeFederation,
+) -> None:
+    fed = make_federation(eodc=Archive(CATALOGUE["eodc"], filter_pushdown=True))
+    body = {"filter": SCHEMA_BOMB, "filter-lang": "cql2-json"}
+    refused = httpx.post(f"{fed.url}/search", json=body, timeout=30)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "InvalidParameterValue"
+    assert "s_disjoint" in refused.json()["description"]
+    direct = httpx.post(f"{fed.backend_urls['eodc']}/search", json=body, timeout=30)
+    assert direct.status_code == 400  # the emulated backend refuses it the same way
