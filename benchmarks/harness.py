@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -169,7 +170,22 @@ def backends(specs: list[Backend], processes: int = 1) -> Iterator[dict[str, str
             if not line:
                 raise RuntimeError("a backends process did not start")
             urls.update(json.loads(line))
+        for url in urls.values():
+            _wait_listening(url)
         yield urls
+
+
+def _wait_listening(url: str, timeout_s: float = 30.0) -> None:
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _spec(b: Backend) -> dict[str, Any]:
@@ -336,49 +352,74 @@ def search_request(
     return h11.Request(method="POST", target=f"{parts.path}/search", headers=headers)
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection of the load client."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = h11.Connection(our_role=h11.CLIENT)
+
+    @classmethod
+    async def open(cls, url: str) -> _Connection:
+        parts = urlsplit(url)
+        return cls(*await asyncio.open_connection(parts.hostname, parts.port))
+
+    async def exchange(self, request: h11.Request, body: bytes) -> int:
+        """Send one request, read its whole answer; its status."""
+        conn = self.conn
+        data = conn.send(request) or b""
+        if body:
+            data += conn.send(h11.Data(data=body)) or b""
+        self.writer.write(data + (conn.send(h11.EndOfMessage()) or b""))
+        status = 0
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await self.reader.read(262144))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionError("closed")
+        conn.start_next_cycle()
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def _client(
-    url: str,
-    requests: list[tuple[h11.Request, bytes]],
+    urls: list[str],
+    requests: list[list[tuple[h11.Request, bytes]]],
     stop: Any,
     load: Load,
     index: int,
 ) -> None:
-    parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    conn = h11.Connection(our_role=h11.CLIENT)
+    """One client: each of its steps sends one request to every URL at once (usually one)."""
+    conns = [await _Connection.open(url) for url in urls]
     try:
         n = index
         while not stop():
-            request, body = requests[n % len(requests)]
+            step = requests[n % len(requests)]
             n += 1
             started = time.perf_counter()
-            data = conn.send(request) or b""
-            if body:
-                data += conn.send(h11.Data(data=body)) or b""
-            writer.write(data + (conn.send(h11.EndOfMessage()) or b""))
-            status = 0
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await reader.read(262144))
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise ConnectionError("closed")
+            statuses = await asyncio.gather(
+                *(c.exchange(request, body) for c, (request, body) in zip(conns, step, strict=True))
+            )
             load.latencies_s.append(time.perf_counter() - started)
+            status = max(statuses)
             load.statuses[status] = load.statuses.get(status, 0) + 1
-            if status != 200:
+            if any(code != 200 for code in statuses):
                 load.errors += 1
-            conn.start_next_cycle()
     finally:
-        writer.close()
+        for c in conns:
+            c.close()
 
 
 async def _load(
-    url: str,
-    requests: list[tuple[h11.Request, bytes]],
+    urls: list[str],
+    requests: list[list[tuple[h11.Request, bytes]]],
     concurrency: int,
     count: int | None,
     seconds: float | None,
@@ -397,7 +438,7 @@ async def _load(
 
     cpu = time.process_time()
     results = await asyncio.gather(
-        *(_client(url, requests, stop, load, i) for i in range(concurrency)),
+        *(_client(urls, requests, stop, load, i) for i in range(concurrency)),
         return_exceptions=True,
     )
     load.wall_s = time.perf_counter() - started
@@ -416,11 +457,25 @@ def run_load(
 ) -> Load:
     """``concurrency`` keep-alive clients sending ``searches`` in turn until ``count`` requests
     were answered or ``seconds`` passed."""
+    return run_fanout_load([url], searches, concurrency, count, seconds, method)
+
+
+def run_fanout_load(
+    urls: list[str],
+    searches: list[dict[str, Any]],
+    concurrency: int = 1,
+    count: int | None = None,
+    seconds: float | None = None,
+    method: str = "GET",
+) -> Load:
+    """Like :func:`run_load`, each search sent to every URL at once (over one connection per
+    URL and client); its latency is the slowest answer's. Against the backends themselves, it
+    measures what a perfect gateway could do."""
     requests = []
     for params in searches:
         body = orjson.dumps(params) if method == "POST" else b""
-        requests.append((search_request(url, params, method, body), body))
-    load: Load = _event_loop_runner()(_load(url, requests, concurrency, count, seconds))
+        requests.append([(search_request(url, params, method, body), body) for url in urls])
+    load: Load = _event_loop_runner()(_load(urls, requests, concurrency, count, seconds))
     return load
 
 

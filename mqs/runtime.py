@@ -23,7 +23,6 @@ from mqs.federation import Federation, Member
 from mqs.httpcache import CachePolicy, CachingTransport
 from mqs.logs import request_id_header
 from mqs.paging import TokenCodec
-from mqs.transport import AiohttpTransport
 
 log = logging.getLogger("mqs")
 
@@ -59,7 +58,7 @@ def token_secret(settings: Settings) -> bytes:
 def http_client(cache: Cache | None = None, policy: CachePolicy | None = None) -> httpx.AsyncClient:
     """The one pooled client every adapter shares; with a cache, backend answers are cached."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits)
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(limits=limits)
     if cache is not None:
         transport = CachingTransport(transport, cache, policy or CachePolicy())
     return httpx.AsyncClient(

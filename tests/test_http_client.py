@@ -1,7 +1,9 @@
-"""The shared client's transport (``mqs/transport.py``): what httpx built is what is sent.
+"""The gateway's shared HTTP client (``mqs.runtime.http_client``): what is built is what is sent.
 
 A small ASGI app on loopback records each request as it arrived; the client is the gateway's
-own (``mqs.runtime.http_client``), so every request crosses real HTTP through aiohttp.
+own, so every request crosses real HTTP. What adapters quote for their backend's language must
+reach the backend unchanged, and failures must be the httpx errors ``adapters/http.py`` tells
+apart.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def test_headers_and_bodies_are_sent_as_built(server: str) -> None:
     assert headers["content-type"] == "application/json"
     assert headers["accept"] == "application/geo+json"
     assert headers["content-length"] == str(len(body))
-    assert headers["user-agent"].startswith("mqs/")  # the client's, not aiohttp's
+    assert headers["user-agent"].startswith("mqs/")  # the gateway's own
     assert "cookie" not in headers  # no cookies kept from earlier answers
 
 
