@@ -5,7 +5,9 @@ Run: ``.venv/bin/python benchmarks/bench_throughput.py [--seconds S] [--workers 
 The gateway (``mqs serve --workers 2``) federates 3 STAC emulators (own process, no added
 latency) with its cache of backend answers on (``memory://``, per worker), warmed before the
 run: every search is answered from cached backend pages, so the gateway still parses, merges,
-de-duplicates and serialises each time. The yardstick is a minimal stac-fastapi app
+de-duplicates and serialises each time, except that identical searches arriving while one is
+computed share its answer (``cache.coalesce_pages``, the default; a third variant turns it off).
+The yardstick is a minimal stac-fastapi app
 (``baseline_app.py``) answering the gateway's own bytes for that search, run the same way.
 Targets: >= 1000 req/s and >= 0.7 of the yardstick. The load client shares the 2 cores; its
 CPU per request is printed (``client_cpu_us_per_request``).
@@ -27,7 +29,9 @@ SEARCH: dict[str, Any] = {"limit": 10, "collections": "sentinel-2-l2a,sentinel-1
 CACHED = {"url": "memory://", "search_ttl_s": 600, "item_ttl_s": 600}
 VARIANTS = {
     "gateway, pages cached": CACHED | {"page_ttl_s": 600},
+    # the default: no page cache, identical searches in flight computed once (mqs.pagecache)
     "gateway, backend answers cached (no page cache)": CACHED,
+    "gateway, backend answers cached, no coalescing": CACHED | {"coalesce_pages": False},
 }
 
 
@@ -63,7 +67,7 @@ def b3(files: dict[str, Path], seconds: float, workers: int, concurrency: int) -
     for name, run in runs.items():
         ratio = run["ratio"] = round(run["rps"] / yardstick, 3)
         print(
-            f"   {name:<44} {run['rps']:7.1f} req/s  x{ratio:.3f}  p50 {run['p50_ms']:6.1f} ms  "
+            f"   {name:<48} {run['rps']:7.1f} req/s  x{ratio:.3f}  p50 {run['p50_ms']:6.1f} ms  "
             f"CPU {run['cpu_ms_per_request']:5.2f} ms/request  errors {run['errors']}"
         )
     pages = runs["gateway, pages cached"]
