@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 SUFFIXES = (".SAFE", ".zip", ".SEN3", ".SEN3.zip", ".SAFE.zip", ".nc", ".tar")
+_LONGEST_FIRST = tuple(sorted(SUFFIXES, key=len, reverse=True))  # ".SAFE.zip" before ".zip"
 
 # Properties that carry the product name in STAC catalogues whose item ids differ from it.
 PRODUCT_NAME_PROPERTIES = (
@@ -19,7 +20,7 @@ PRODUCT_NAME_PROPERTIES = (
 def product_name(name: str) -> str:
     """``S2A_..._20211024T122307.SAFE`` -> ``S2A_..._20211024T122307``; other names unchanged."""
     name = name.strip().rsplit("/", 1)[-1]
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+    for suffix in _LONGEST_FIRST:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
