@@ -447,17 +447,10 @@ async def _load(
     return load
 
 
-def run_load(
-    url: str,
-    searches: list[dict[str, Any]],
-    concurrency: int = 1,
-    count: int | None = None,
-    seconds: float | None = None,
-    method: str = "GET",
-) -> Load:
+def run_load(url: str, searches: list[dict[str, Any]], **options: Any) -> Load:
     """``concurrency`` keep-alive clients sending ``searches`` in turn until ``count`` requests
-    were answered or ``seconds`` passed."""
-    return run_fanout_load([url], searches, concurrency, count, seconds, method)
+    were answered or ``seconds`` passed (the options of :func:`run_fanout_load`)."""
+    return run_fanout_load([url], searches, **options)
 
 
 def run_fanout_load(
