@@ -120,15 +120,18 @@ class PageCache:
         self._flights[key] = flight
         page: Page | None = None
         try:
-            page = await self._answer_and_keep(scope, receive, send, where)
+            page = await self._answer(scope, receive, send)
         finally:
             del self._flights[key]
             flight.set_result(page)  # None (failed, degraded): each waiter answers on its own
+        cache, _, ttl = where
+        if page is not None and ttl > 0:
+            status, headers, content = page
+            stored = _encode(status, [*headers, (b"x-mqs-cache", b"hit")], content)
+            await cache.set(key, stored, ttl)
 
-    async def _answer_and_keep(
-        self, scope: Scope, receive: Receive, send: Send, where: tuple[Cache, str, float]
-    ) -> Page | None:
-        cache, key, ttl = where
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> Page | None:
+        """Answer the request; its page when it may be repeated (a complete 200, not too big)."""
         limit = _runtime(scope).config.cache.max_body_bytes
         start: Message | None = None
         chunks: list[bytes] = []
@@ -151,11 +154,7 @@ class PageCache:
         if not keep or start is None:
             return None
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
-        page = (int(start["status"]), headers, b"".join(chunks))
-        if ttl > 0:
-            stored = _encode(page[0], [*headers, (b"x-mqs-cache", b"hit")], page[2])
-            await cache.set(key, stored, ttl)
-        return page
+        return int(start["status"]), headers, b"".join(chunks)
 
 
 def _runtime(scope: Scope) -> Any:
