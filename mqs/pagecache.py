@@ -112,7 +112,7 @@ class PageCache:
     async def _answer_and_share(
         self, scope: Scope, receive: Receive, send: Send, where: tuple[Cache, str, float]
     ) -> None:
-        key = where[1]
+        cache, key, ttl = where
         if key in self._flights:  # another request leads: answer this one on its own
             await self.app(scope, receive, send)
             return
@@ -124,7 +124,6 @@ class PageCache:
         finally:
             del self._flights[key]
             flight.set_result(page)  # None (failed, degraded): each waiter answers on its own
-        cache, _, ttl = where
         if page is not None and ttl > 0:
             status, headers, content = page
             stored = _encode(status, [*headers, (b"x-mqs-cache", b"hit")], content)
